@@ -3,5 +3,10 @@ only brings in the shared fixture modules for checks (and pytester for the self-
 
 pytest_plugins = [
     "fixtures.clients",
+    "fixtures.health",
+    "fixtures.backups",
+    "fixtures.tls",
+    "fixtures.security",
+    "fixtures.performance",
     "pytester",
 ]

@@ -68,6 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--catalog", dest="opsverify_catalog", metavar="DIR", default=None,
                     help="write the check catalog (catalog.md, catalog.json) to DIR and exit "
                          "without running checks")
+    group.addoption("--results-json", dest="opsverify_results_json", metavar="PATH",
+                    default=None,
+                    help="write one JSON record per check result (id, target, outcome, message)")
     group.addoption("--no-reports", dest="opsverify_no_reports", action="store_true",
                     help="do not write reports/allure-results and reports/junit.xml by default")
 
@@ -241,7 +244,7 @@ def _budget(meta: CheckMeta, inv: Inventory | None) -> float:
     timeout_s = inv.thresholds.timeout_s if inv else 10.0
     if meta.budget_s is not None and inv is not None:
         return float(meta.budget_s(inv))
-    return 3 * timeout_s + 30
+    return 3 * timeout_s + 10
 
 
 def _allure_marks(meta: CheckMeta) -> list[pytest.MarkDecorator]:
@@ -394,6 +397,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     props = dict(report.user_properties)
+    message = ""
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = crash.message if crash is not None else str(report.longrepr)[-2000:]
+    elif report.skipped and isinstance(report.longrepr, tuple):
+        message = str(report.longrepr[2])
     entry = {
         "nodeid": report.nodeid,
         "when": report.when,
@@ -402,6 +411,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         "severity": props.get("severity"),
         "kind": props.get("outcome", report.outcome),
         "duration": report.duration,
+        "message": redact.redact_text(message),
     }
     _RESULTS.append(entry)
 
@@ -482,6 +492,29 @@ def _executor_from_ci() -> dict[str, Any] | None:
     return None
 
 
+def final_results(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per test: the worst phase wins (setup error, call failure, teardown error)."""
+    order = {"passed": 0, "skipped": 1, "failed": 2, "broken": 3}
+    out: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        kind = e["kind"] if e["outcome"] == "failed" else e["outcome"]
+        rec = out.setdefault(e["nodeid"], {
+            "nodeid": e["nodeid"], "check_id": e["check_id"], "severity": e["severity"],
+            "target": _target_of(e["nodeid"]), "outcome": "passed", "message": "",
+            "duration": 0.0})
+        rec["duration"] += e["duration"] or 0.0
+        if order.get(kind, 0) > order.get(rec["outcome"], 0):
+            rec["outcome"] = kind
+            rec["message"] = e["message"]
+    return list(out.values())
+
+
+def _target_of(nodeid: str) -> str | None:
+    if nodeid.endswith("]") and "[" in nodeid:
+        return nodeid[nodeid.index("[") + 1 : -1]
+    return None
+
+
 # --------------------------------------------------------------------------------------- gate
 def gate_verdict(entries: list[dict[str, Any]], gate: str | None) -> tuple[bool, list[str]]:
     """(blocking?, the findings that block). Non-check failures always block."""
@@ -500,6 +533,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(config, "workerinput"):
         return
     _write_metadata_at_end(session)
+    out = config.getoption("opsverify_results_json")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(final_results(_RESULTS), indent=2) + "\n")
     gate = config.getoption("opsverify_gate")
     if gate is None:
         return

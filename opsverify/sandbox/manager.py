@@ -191,6 +191,13 @@ def _unmount_under(state_dir: Path) -> list[str]:
 
 
 # --- inventory ----------------------------------------------------------------------------------
+class _PlainDumper(yaml.SafeDumper):
+    """No ``&id001`` anchors when components share a list: the inventory is read by people."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _env_line(var: str, value: str) -> str:
     """``VAR=value``, single-quoted when the shell would otherwise split or expand it."""
     return f"{var}={value}" if shlex.quote(value) == value else f"{var}={shlex.quote(value)}"
@@ -220,7 +227,8 @@ def write_inventory(sb: Sandbox, path: Path) -> Path:
         f"# Secrets are ${{VAR}} references; their values are in {env_path.name} (mode 0600).\n"
     )
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(header + yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False))
+    body = yaml.dump(ordered, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
+    tmp.write_text(header + body)
     tmp.replace(path)
     fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
