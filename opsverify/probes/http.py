@@ -6,13 +6,20 @@ and the certificate name, so one node behind a balancer can be checked.
 
 from __future__ import annotations
 
+import contextvars
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from opsverify.errors import ProbeError
 from opsverify.redact import redact_text
@@ -50,7 +57,100 @@ class HttpObservation:
         }
 
 
-class _PinnedAdapter(HTTPAdapter):
+class _Watchdog:
+    """Enforces a total deadline on one request: requests' read timeout is per socket read, so
+    a server dribbling one byte per second would otherwise hold a check forever. When the
+    deadline passes, the sockets the request opened are shut down and the blocked read ends."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._conns: list[HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def track(self, conn: HTTPConnection) -> None:
+        with self._lock:
+            self._conns.append(conn)
+        if self.fired:
+            self._fire()
+
+    def _fire(self) -> None:
+        self.fired = True
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCHDOG: contextvars.ContextVar[_Watchdog | None] = contextvars.ContextVar(
+    "opsverify_http_watchdog", default=None
+)
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[_Watchdog]:
+    wd = _Watchdog(seconds)
+    token = _WATCHDOG.set(wd)
+    wd._timer.start()
+    try:
+        yield wd
+    finally:
+        wd._timer.cancel()
+        _WATCHDOG.reset(token)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        wd = _WATCHDOG.get()
+        if wd is not None:
+            wd.track(self)
+        super().connect()
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        # A pooled keep-alive connection is reused without connect(): track it here too.
+        wd = _WATCHDOG.get()
+        if wd is not None:
+            wd.track(self)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        wd = _WATCHDOG.get()
+        if wd is not None:
+            wd.track(self)
+        super().connect()
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        wd = _WATCHDOG.get()
+        if wd is not None:
+            wd.track(self)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An adapter whose connections honour the per-request watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool, "https": _WatchedHTTPSPool
+        }
+
+
+class _PinnedAdapter(_WatchedAdapter):
     """Connects to a fixed address but verifies the certificate against ``hostname``."""
 
     def __init__(self, hostname: str, **kwargs: Any) -> None:
@@ -65,7 +165,7 @@ class _PinnedAdapter(HTTPAdapter):
 
 def new_session(pool_maxsize: int = 16) -> requests.Session:
     s = requests.Session()
-    adapter = HTTPAdapter(pool_connections=32, pool_maxsize=pool_maxsize, max_retries=0)
+    adapter = _WatchedAdapter(pool_connections=32, pool_maxsize=pool_maxsize, max_retries=0)
     s.mount("http://", adapter)
     s.mount("https://", adapter)
     s.headers["User-Agent"] = USER_AGENT
@@ -111,6 +211,21 @@ def fetch(
     if resolve:
         request_url, hdrs["Host"] = _pin(session, url, resolve)
     verify: bool | str = ca_file if ca_file else True
+    with _deadline(timeout_s + 0.5) as watchdog:
+        try:
+            return _fetch(session, request_url, url, method, hdrs, data, verify, timeout_s,
+                          max_body, allow_redirects, auth, target)
+        except ProbeError:
+            if watchdog.fired:
+                raise ProbeError(target, f"{url} did not complete its response within "
+                                         f"{timeout_s:g}s (server too slow or stalled)") from None
+            raise
+
+
+def _fetch(session: requests.Session, request_url: str, url: str, method: str,
+           hdrs: dict[str, str], data: bytes | None, verify: bool | str, timeout_s: float,
+           max_body: int, allow_redirects: bool, auth: tuple[str, str] | None,
+           target: str) -> HttpObservation:
     start = time.perf_counter()
     deadline = start + timeout_s
     try:
