@@ -65,3 +65,23 @@ def attach_threshold(**limits: Any) -> None:
     """Record the thresholds a check compared against, as Allure parameters and evidence."""
     for key, value in limits.items():
         allure.dynamic.parameter(f"threshold.{key}", redact(str(value)))
+
+
+# ------------------------------------------------------------------- measurements (reports)
+# Key measurements a check wants kept beyond its pass/fail: deploy baselines compare them
+# (``--baseline``: names starting with ``latency`` regress beyond latency_regression_pct),
+# the metrics export publishes them. The pytest plugin points ``_CURRENT`` at the running
+# item; outside a pytest run ``measure`` only records nothing and returns.
+_CURRENT: list[Any] = []
+MEASURE_PREFIX = "measure."
+
+
+def measure(name: str, value: float, unit: str = "") -> None:
+    """Record a key measurement of the current check result, e.g.
+    ``measure("latency_p95_ms", 123.4, "ms")``: stored in the result (user property
+    ``measure.<name>``), shown as an Allure parameter, saved into deploy baselines."""
+    number = float(value)
+    shown = f"{number:g} {unit}".strip()
+    allure.dynamic.parameter(f"{MEASURE_PREFIX}{name}", shown, excluded=True)
+    if _CURRENT:
+        _CURRENT[-1].user_properties.append((f"{MEASURE_PREFIX}{name}", number))

@@ -136,6 +136,7 @@ class Thresholds(_Model):
     redis_hit_rate_min: float = Field(0.0, ge=0, le=1)
     redis_slowlog_max: int = Field(10, ge=0)
     redis_fragmentation_max: float = Field(3.0, gt=0)
+    redis_clients_max_pct: float = Field(80, gt=0, le=100)
     restart_count_max: int = Field(3, ge=0)
     log_file_max_mb: float = Field(100, gt=0)
     log_errors_max: int = Field(50, ge=0)
@@ -146,6 +147,7 @@ class Thresholds(_Model):
     rto_min: float = Field(30, gt=0)
     request_rate_min: float = Field(0, ge=0)
     latency_regression_pct: float = Field(20, gt=0)
+    latency_regression_min_ms: float = Field(10, ge=0)
     probe_requests: int = Field(50, ge=1, le=10000)
     probe_concurrency: int = Field(5, ge=1, le=64)
     probe_time_cap_s: float = Field(30, gt=0, le=600)
@@ -223,6 +225,8 @@ class TlsEndpoint(_Named):
     server_name: str | None = None
     ca_file: str | None = None
     starttls: Literal["postgres"] | None = None
+    # plain-HTTP port of the same site: it must redirect to HTTPS (tls HTTPS hygiene checks)
+    http_port: int | None = Field(None, ge=1, le=65535)
 
     @property
     def sni(self) -> str:
@@ -324,6 +328,7 @@ class Backup(_Named):
     restore: Restore | None = None
     retention: Retention | None = None
     mirror: str | None = None
+    expect_paths: list[str] = Field(default_factory=list)  # tar_gz: members that must exist
 
     @field_validator("min_size", mode="before")
     @classmethod

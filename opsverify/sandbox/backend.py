@@ -62,7 +62,8 @@ def set_control(sb: Sandbox, **knobs: Any) -> None:
 
     Knobs: ``health_status`` ("degraded": /health still answers 200), ``ready_fail`` (bool:
     /ready 503), ``slow_ms`` (+ optional ``slow_paths``), ``error_rate`` 0..1 (+ optional
-    ``error_paths``: 500s), ``version`` (/api/version and /health).
+    ``error_paths``: 500s), ``version`` (/api/version and /health), ``metrics_hidden``
+    (metric family prefixes left out of /metrics).
     >>> set_control(sb, health_status="degraded")                 # doctest: +SKIP
     """
     data = control(sb)

@@ -6,7 +6,8 @@ truth). Routes: ``/health``, ``/ready`` (really queries PostgreSQL and Redis), `
 ``/api/version``.
 
 Faults flip its behaviour without a restart through a JSON control file re-read when it changes
-(``health_status``, ``ready_fail``, ``slow_ms``, ``error_rate``, ``version``). The configuration
+(``health_status``, ``ready_fail``, ``slow_ms``, ``error_rate``, ``version``,
+``metrics_hidden``). The configuration
 (DSN, Redis URL, paths) comes from the JSON file named by ``OPSVERIFY_BACKEND_CONFIG``.
 """
 
@@ -146,8 +147,23 @@ def ready(environ: Environ, start: StartResponse) -> list[bytes]:
     return _json(start, "200 OK" if ok else "503 Service Unavailable", body)
 
 
+def _hide_families(data: bytes, prefixes: list[str]) -> bytes:
+    """Drop the families whose names start with one of ``prefixes`` (``metrics_hidden`` knob:
+    an exporter that lost a family after a refactor, while /metrics still answers 200)."""
+    keep = []
+    for line in data.decode().splitlines():
+        parts = line.split()
+        name = parts[2] if line.startswith("# ") and len(parts) > 2 else line
+        if not any(name.startswith(p) for p in prefixes):
+            keep.append(line)
+    return ("\n".join(keep) + "\n").encode()
+
+
 def metrics(environ: Environ, start: StartResponse) -> list[bytes]:
     data = generate_latest()
+    hidden = CONTROL.get().get("metrics_hidden")
+    if hidden:
+        data = _hide_families(data, [str(h) for h in hidden])
     start("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(data)))])
     return [data]
 
@@ -215,6 +231,9 @@ def upload(environ: Environ, start: StartResponse) -> list[bytes]:
             fh.write(chunk)
             size += len(chunk)
             remaining -= len(chunk)
+    if remaining > 0:  # the client went away mid-upload (or only probed the size limit)
+        (updir / name).unlink(missing_ok=True)
+        return _json(start, "400 Bad Request", {"error": "incomplete upload", "bytes": size})
     return _json(start, "201 Created", {"stored": name, "bytes": size})
 
 

@@ -303,6 +303,9 @@ class MonitoringComponent(Component):
                 f"--storage.tsdb.path={d / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{m['prometheus_port']}",
                 "--web.enable-lifecycle",
+                # performance faults delete the request series on revert, so a 5-minute SLO
+                # window does not carry one fault's 5xx or latency into the next run
+                "--web.enable-admin-api",
                 # hidden flag, default 5s: new targets would wait that long for a first scrape
                 "--scrape.discovery-reload-interval=500ms",
                 "--storage.tsdb.retention.time=1d",

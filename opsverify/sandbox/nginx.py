@@ -12,7 +12,11 @@ Knobs for fault modules: :func:`configure`, :func:`reset`, :func:`options`, :fun
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import json
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -47,11 +51,47 @@ DEFAULTS: dict[str, Any] = {
     "redirect_http": True,  # False serves the site over plain HTTP instead of redirecting
     "upload_max_body": "10g",
     "extra_headers": {},  # name -> value, added to every response
+    "drop_headers": [],  # names of security headers left out (one header removed)
 }
 
 
 def _prefix(sb: Sandbox) -> Path:
     return sb.path("nginx")
+
+
+ADMIN_USER = "admin"
+ADMIN_PASSWORD_VAR = "SANDBOX_ADMIN_PASSWORD"
+
+
+def write_htpasswd(sb: Sandbox, user: str, password: str) -> None:
+    """(Re)write the ``/admin/`` basic-auth file: one ``{SSHA}`` entry. nginx reads it on every
+    request, so a change applies at once without a restart."""
+    salt = os.urandom(8)
+    digest = base64.b64encode(hashlib.sha1(password.encode() + salt).digest() + salt).decode()
+    path = _prefix(sb) / "htpasswd"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{user}:{{SSHA}}{digest}\n")
+    tmp.chmod(0o644)  # the nginx worker (nobody) must read it
+    tmp.replace(path)
+
+
+def vuln_report_path(sb: Sandbox) -> Path:
+    return _prefix(sb) / "trivy-frontend.json"
+
+
+def write_vuln_report(sb: Sandbox, *, vulnerable: bool = False) -> None:
+    """The frontend image's Trivy JSON report (as a CI scan leaves it): clean, or one CRITICAL."""
+    vulns = [{"VulnerabilityID": "CVE-2024-6387", "PkgName": "openssh-client",
+              "InstalledVersion": "1:9.2p1-2", "FixedVersion": "1:9.2p1-2+deb12u3",
+              "Severity": "CRITICAL", "Title": "regreSSHion: signal handler race"}]
+    report = {"SchemaVersion": 2, "ArtifactName": "opsverify-sandbox/frontend:1",
+              "ArtifactType": "container_image",
+              "Results": [{"Target": "opsverify-sandbox/frontend:1 (debian 12.5)",
+                           "Class": "os-pkgs", "Type": "debian",
+                           "Vulnerabilities": vulns if vulnerable else []}]}
+    tmp = vuln_report_path(sb).with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.replace(vuln_report_path(sb))
 
 
 def options(sb: Sandbox) -> dict[str, Any]:
@@ -102,6 +142,10 @@ def _site(sb: Sandbox, opts: dict[str, Any], backend_port: int) -> str:
             alias {backend.upload_dir(sb)}/;
             autoindex {"on" if opts["autoindex"] else "off"};
         }}
+        location /admin/ {{
+            auth_basic "sandbox admin";
+            auth_basic_user_file {prefix}/htpasswd;
+        }}
         location / {{
             try_files $uri $uri/ =404;
         }}"""
@@ -118,6 +162,8 @@ def render(sb: Sandbox, opts: dict[str, Any]) -> str:
         headers = dict(HEADERS)
         if not opts["hsts"]:
             headers.pop("Strict-Transport-Security")
+    for name in opts["drop_headers"]:
+        headers.pop(name, None)
     headers.update(opts["extra_headers"])
     add_headers = "\n".join(f'        add_header {k} "{v}" always;' for k, v in headers.items())
     ciphers = f"ssl_ciphers {opts['ciphers']};" if opts["ciphers"] else ""
@@ -297,6 +343,11 @@ class NginxComponent(Component):
         (html / ".env").write_text("APP_SECRET_KEY=not-a-real-secret\nDEBUG=false\n")
         (html / ".git" / "config").write_text("[core]\n\trepositoryformatversion = 0\n")
         (backend.upload_dir(sb) / "study-0001.dcm").write_bytes(b"DICM" + b"\0" * 128)
+        # A basic-auth admin page whose admin password is random (default logins must fail).
+        (html / "admin").mkdir(exist_ok=True)
+        (html / "admin" / "index.html").write_text("<!doctype html><title>admin</title>\n")
+        write_htpasswd(sb, ADMIN_USER, sb.secret(ADMIN_PASSWORD_VAR))
+        write_vuln_report(sb)
         sb.state["nginx"] = {
             "prefix": str(prefix),
             "https_port": sb.port("nginx-https"),
@@ -323,10 +374,15 @@ class NginxComponent(Component):
 
         for it in (
             item("backend-health", "/health", expect_status=200, expect_json={"status": "healthy"}),
-            item("backend-ready", "/ready", expect_status=200, expect_json={"status": "ready"}),
+            # /ready opens a fresh PostgreSQL (TLS) and Redis session per call: a heavy API,
+            # for which the runbooks allow a p95 of 2 s (PRF-001 bursts 50 of them).
+            item("backend-ready", "/ready", expect_status=200, expect_json={"status": "ready"},
+                 latency_p95_ms=2000),
             item("api-studies", "/api/studies", expect_status=200),
-            item("api-version", "/api/version", expect_status=200),
+            item("api-version", "/api/version", expect_status=200, version=True),
             item("frontend", "/", expect_status=200),
+            item("backend-metrics", "/metrics", expect_status=200,
+                 expect_metrics=["http_requests_total", "http_request_duration_seconds"]),
             item("dicom-upload", "/api/upload", accepts_upload="10g"),
         ):
             sb.inventory_add("http", it)
@@ -338,15 +394,24 @@ class NginxComponent(Component):
                 "port": port,
                 "server_name": pki.SERVER_NAME,
                 "ca_file": ca,
+                "http_port": sb.state["nginx"]["http_port"],
             },
         )
-        sb.inventory_section("cert_files", [str(_ssl_paths(sb)[0])])
+        cert_path, key_path = _ssl_paths(sb)
+        sb.inventory_section("cert_files", [{"path": str(cert_path), "key": str(key_path)}])
         sb.inventory_update(
             "security",
             {
                 "forbidden_paths": ["/.env", "/.git/config"],
                 "listing_paths": ["/uploads/"],
                 "required_headers": list(HEADERS),
+                "access_logs": [sb.state["nginx"]["access_log"]],
+                "vulnerability_reports": [
+                    {"path": str(vuln_report_path(sb)), "format": "trivy", "fail_severity": "high"}
+                ],
+                "default_credentials": [
+                    {"url": https_url(sb, "/admin/"), "user": ADMIN_USER, "password": "admin"}
+                ],
             },
         )
 

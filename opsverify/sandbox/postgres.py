@@ -167,6 +167,9 @@ CREATE ROLE restore LOGIN CREATEDB PASSWORD :'restore_pw';
 CREATE DATABASE app OWNER app;
 \\c app
 CREATE EXTENSION pg_stat_statements;
+-- least privilege for the hba audit (security checks): the rules, not the passwords
+GRANT SELECT ON pg_catalog.pg_hba_file_rules TO monitor;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules() TO monitor;
 SET ROLE app;
 CREATE TABLE users (
     id serial PRIMARY KEY,
@@ -336,6 +339,7 @@ log_connections = off
                 "dsn": "${SANDBOX_PG_DSN}",
                 "restore_dsn": "${SANDBOX_PG_RESTORE_DSN}",
                 "superusers": [SUPERUSER],
+                "require_ssl": True,
             },
         )
         sb.inventory_add(

@@ -123,6 +123,8 @@ maxmemory-policy {POLICY}
             "feature:uploads", "on",
         )  # fmt: skip
         redis_cli(sb, "HSET", "user:1", "name", "user1", "role", "viewer")
+        # Hardening (security checks): the client the inventory names cannot wipe the cache.
+        redis_cli(sb, "ACL", "SETUSER", "default", "-flushall", "-flushdb")
         redis_cli(sb, "RPUSH", "queue:thumbnails", "study:1", "study:2", "study:3")
         sb.secret(URL_VAR, f"redis://:{password}@127.0.0.1:{port}/0")
         sb.inventory_add("redis", {"name": "cache", "url": "${" + URL_VAR + "}"})

@@ -51,7 +51,7 @@ http:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    pytester.makeini("[pytest]\ntestpaths = checks\naddopts = --strict-markers -p no:randomly\n")
+    pytester.makeini("[pytest]\ntestpaths = checks\nstrict_markers = true\naddopts = -p no:randomly\n")
     (pytester.path / "checks" / "health").mkdir(parents=True)
     (pytester.path / "checks" / "__init__.py").write_text("")
     (pytester.path / "checks" / "health" / "__init__.py").write_text("")
@@ -146,7 +146,10 @@ def test_inventory_option_takes_a_path_outside_the_project(
     elsewhere.write_text("environment: elsewhere\n")
     result = project.runpytest_subprocess("--inventory", str(elsewhere), "-m", "daily")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*environment elsewhere*"])
+    result.stdout.fnmatch_lines(["*environment elsewhere*", f"rootdir: {project.path}*",
+                                 "*testpaths: checks*"])
+    typo = project.runpytest_subprocess("--inventory", str(elsewhere), "-m", "dayly")
+    assert typo.ret == pytest.ExitCode.USAGE_ERROR
 
 
 def test_no_environment_selected_is_a_usage_error(project: pytest.Pytester) -> None:
