@@ -104,7 +104,7 @@ def bare(dsn: str, path: Path, fmt: str, jobs: int) -> dict[str, float]:
             if gz.wait() != 0 or ps.returncode != 0:
                 raise RuntimeError("bare restore failed")
         t2 = time.monotonic()
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))  # = dropdb
         t3 = time.monotonic()
     return {"restore_s": round(t2 - t1, 3), "total_s": round(t3 - t0, 3)}
 

@@ -7,14 +7,16 @@
 - Coverage: every check id in the catalog is caught by some row; a fault with no row fails
   once its area has checks, and is reported as pending before that.
 
-The checks run in a child pytest (exactly what an operator runs) that writes one JSON record
-per result through ``--results-json``.
+The checks run in a child pytest session (exactly the operator's command line) that writes one
+JSON record per result through ``--results-json``; a long-lived child (tests/matrix/server.py)
+saves the interpreter start-up per fault.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -32,20 +34,54 @@ ROWS = all_rows()
 RUN_TIMEOUT_S = 300
 
 
-def run_checks(inventory: Path, out: Path, markexpr: str | None = None) -> list[dict[str, Any]]:
-    """Run the checks as an operator would, return the per-result JSON records."""
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", "--no-header",
-           "--inventory", str(inventory), "--results-json", str(out), "--no-reports",
-           "-o", "junit_family=xunit2"]
-    if markexpr:
-        cmd += ["-m", markexpr]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S, check=False,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    if proc.returncode not in (0, 1) or not out.exists():
-        raise AssertionError(f"check run failed to complete (exit {proc.returncode}):\n"
-                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(out.read_text())
+class CheckRunner:
+    """Runs the checks as an operator would (same command line), in a long-lived child."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.matrix.server"], cwd=ROOT, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        return self.proc
+
+    def run(self, inventory: Path, out: Path, markexpr: str | None = None
+            ) -> list[dict[str, Any]]:
+        args = ["-p", "no:randomly", "-q", "--no-header", "--inventory", str(inventory),
+                "--results-json", str(out), "--no-reports"]
+        if markexpr:
+            args += ["-m", markexpr]
+        log = out.with_suffix(".log")
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps({"args": args, "log": str(log)}) + "\n")
+        proc.stdin.flush()
+        ready = select.select([proc.stdout], [], [], RUN_TIMEOUT_S)[0]
+        if not ready:
+            self.close()
+            raise AssertionError(f"check run did not finish in {RUN_TIMEOUT_S}s")
+        answer = proc.stdout.readline()
+        code = json.loads(answer)["exit"] if answer else -1
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if code not in (0, 1) or not out.exists():
+            raise AssertionError(f"check run failed to complete (exit {code}):\n{text[-4000:]}")
+        return json.loads(out.read_text())
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def runner() -> Iterator[CheckRunner]:
+    r = CheckRunner()
+    yield r
+    r.close()
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +139,9 @@ def test_fault_has_a_row(fault: str, catalog: dict[str, dict[str, Any]]) -> None
 
 
 # ------------------------------------------------------------------------------------- healthy
-def test_healthy_sandbox_passes_every_check(inventory_path: Path, tmp_path: Path) -> None:
-    records = run_checks(inventory_path, tmp_path / "healthy.json")
+def test_healthy_sandbox_passes_every_check(inventory_path: Path, tmp_path: Path,
+                                           runner: CheckRunner) -> None:
+    records = runner.run(inventory_path, tmp_path / "healthy.json")
     bad = _failures(records)
     assert records, "no check ran against the sandbox"
     assert not bad, f"false positives on the healthy sandbox:\n{_describe(bad)}"
@@ -125,12 +162,12 @@ def injected(sandbox: Any, request: pytest.FixtureRequest) -> Iterator[Row]:
 
 @pytest.mark.parametrize("injected", ROWS, ids=[r.fault for r in ROWS], indirect=True)
 def test_fault_is_caught(injected: Row, inventory_path: Path, tmp_path: Path,
-                         catalog: dict[str, dict[str, Any]]) -> None:
+                         catalog: dict[str, dict[str, Any]], runner: CheckRunner) -> None:
     row = injected
     ids = [*row.catches, *row.tolerates, *row.broken]
     areas = sorted({catalog[c]["area"] for c in ids if c in catalog})
     assert areas, f"row {row.fault} names no known check"
-    records = run_checks(inventory_path, tmp_path / "run.json", " or ".join(areas))
+    records = runner.run(inventory_path, tmp_path / "run.json", " or ".join(areas))
     by_id: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_id.setdefault(r["check_id"], []).append(r)

@@ -145,6 +145,11 @@ def lock_waits(conn: psycopg.Connection[Any], min_s: float, *,
         ORDER BY a.pid, seconds DESC LIMIT {MAX_ROWS}""", (min_s,), target=target))
 
 
+#: first keywords of the statements an application runs; everything else (CREATE DATABASE,
+#: VACUUM, CREATE INDEX, GRANT...) is DDL or maintenance, slow by nature and run by hand
+DML_KEYWORDS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "MERGE", "VALUES", "TABLE")
+
+
 @dataclass
 class Statement:
     query: str
@@ -153,6 +158,11 @@ class Statement:
     total_ms: float
     user: str | None
     database: str | None
+
+    @property
+    def is_dml(self) -> bool:
+        """Whether this is an application statement rather than DDL or maintenance."""
+        return self.query.lstrip("( ").upper().startswith(DML_KEYWORDS)
 
 
 @dataclass

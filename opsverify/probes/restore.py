@@ -235,6 +235,28 @@ def _run_restore(obs: RestoreObservation, path: str, fmt: str, dsn: str, jobs: i
     obs.restored = True
 
 
+def _drop(conn: psycopg.Connection[Any], name: str, attempts: int = 5) -> str | None:
+    """Drop a scratch database; return None, or the last error after ``attempts`` rounds.
+
+    A plain DROP first: PostgreSQL itself stops autovacuum workers in the database (which a
+    non-superuser's ``WITH (FORCE)`` may not terminate: they run as no role); then FORCE,
+    which ends our own leftover sessions (a killed psql whose backend lingers).
+    """
+    last: str | None = None
+    for attempt in range(attempts):
+        for force in (False, True):
+            stmt = sql.SQL("DROP DATABASE IF EXISTS {}" + (" WITH (FORCE)" if force else ""))
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(stmt.format(sql.Identifier(name)))
+                return None
+            except psycopg.Error as exc:
+                last = pg_probe.describe(exc)
+        if attempt + 1 < attempts:
+            time.sleep(1)
+    return last
+
+
 def _drop_stale(conn: psycopg.Connection[Any], obs: RestoreObservation, target: str) -> None:
     """Drop scratch databases an earlier, killed drill left behind (marked, > 1 h old)."""
     rows = pg_probe.query(
@@ -249,13 +271,9 @@ def _drop_stale(conn: psycopg.Connection[Any], obs: RestoreObservation, target: 
         m = _NAME_RE.match(r["datname"])
         if not m or r["comment"] != MARKER or now - int(m.group("epoch")) < STALE_AFTER_S:
             continue
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(r["datname"])))
+        if _drop(conn, r["datname"], attempts=1) is None:
             obs.stale_dropped.append(r["datname"])
-        except psycopg.Error:
-            continue  # owned by another role: its own drills will clean it
+        # else: owned by another role, whose own drills will clean it
 
 
 def _table_name(name: str) -> sql.Composable:
@@ -303,7 +321,9 @@ def drill(path: str, fmt: str, dsn: str, *, target: str, server: str, min_rows: 
     obs = RestoreObservation(file=path, format=fmt, server=server,
                              scratch_db=scratch_name(worker), jobs=jobs,
                              min_rows=dict(min_rows))
-    conn = pg_probe.connect(dsn, target=target, timeout_s=timeout_s, readonly=False)
+    # CREATE/DROP DATABASE of a large scratch database may take minutes on slow storage.
+    conn = pg_probe.connect(dsn, target=target, timeout_s=timeout_s, readonly=False,
+                            statement_timeout_s=max(timeout_s, 600))
     procs = _Procs()
     try:
         who = pg_probe.query(conn, "SELECT current_user AS role, r.rolcreatedb, r.rolsuper "
@@ -323,33 +343,30 @@ def drill(path: str, fmt: str, dsn: str, *, target: str, server: str, min_rows: 
                                      "database this drill did not create")
         with _sigterm_as_exception():
             try:
-                with conn.cursor() as cur:
-                    cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
-                        sql.Identifier(obs.scratch_db)))
-                    obs.created = True
-                    cur.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                        sql.Identifier(obs.scratch_db), sql.Literal(MARKER)))
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise ProbeError(target, f"cannot create the scratch database: "
-                                         f"{pg_probe.describe(exc)} (the drill role needs "
-                                         "CREATEDB)") from None
-            except psycopg.Error as exc:
-                raise ProbeError(target, f"cannot create the scratch database: "
-                                         f"{pg_probe.describe(exc)}") from None
-            try:
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                            sql.Identifier(obs.scratch_db)))
+                        obs.created = True
+                        cur.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                            sql.Identifier(obs.scratch_db), sql.Literal(MARKER)))
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    raise ProbeError(target, f"cannot create the scratch database: "
+                                             f"{pg_probe.describe(exc)} (the drill role needs "
+                                             "CREATEDB)") from None
+                except psycopg.Error as exc:
+                    raise ProbeError(target, f"cannot create the scratch database: "
+                                             f"{pg_probe.describe(exc)}") from None
                 _run_restore(obs, path, fmt, dsn, jobs, rto_s, target, procs)
                 if obs.restored:
                     _sanity(obs, dsn, min_rows, timeout_s, target)
             finally:
+                # Whatever happened above (including the COMMENT failing right after the
+                # CREATE, a timeout or Ctrl-C): the scratch database goes.
                 procs.kill_all()
                 if obs.created:
-                    try:
-                        with conn.cursor() as cur:
-                            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                                        .format(sql.Identifier(obs.scratch_db)))
-                        obs.dropped = True
-                    except psycopg.Error as exc:
-                        obs.drop_error = pg_probe.describe(exc)
+                    obs.drop_error = _drop(conn, obs.scratch_db)
+                    obs.dropped = obs.drop_error is None
     finally:
         procs.kill_all()
         conn.close()

@@ -27,7 +27,12 @@ ROWS = [
     Row(fault="pg_md5_password", catches={"SEC-011": "password_encryption is 'md5'"}),
     Row(fault="pg_trust_hba", catches={"SEC-012": "192.168.0.0"}),
     # TLS-only DSNs cannot connect at all: the other PostgreSQL checks are broken, not passed.
-    Row(fault="pg_ssl_off", catches={"SEC-013": "does not support SSL"}, tolerates=PG_CHECKS),
+    # ssl = off: the hardening check and the TLS area's PostgreSQL TLS check both catch it; the
+    # other TLS checks of that endpoint cannot observe a certificate (broken, tolerated).
+    Row(fault="pg_ssl_off",
+        catches={"SEC-013": "does not support SSL", "CRT-013": "TLS is not enabled"},
+        tolerates=(*PG_CHECKS, "CRT-001", "CRT-002", "CRT-003", "CRT-004", "CRT-005", "CRT-006",
+                   "CRT-007")),
     Row(fault="redis_protected_mode_off", catches={"SEC-014": "protected-mode is 'no'"}),
     Row(fault="redis_flush_allowed", catches={"SEC-015": "may run FLUSHALL, FLUSHDB"}),
     Row(fault="container_root_docker_socket",

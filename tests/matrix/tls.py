@@ -49,8 +49,4 @@ ROWS = [
         catches={"CRT-010": "expires in 5.0 days", "CRT-011": "expires in"}),
     Row(fault="cert_key_mismatch",
         catches={"CRT-012": "key mismatch"}),
-    Row(fault="pg_tls_disabled",
-        catches={"CRT-013": "TLS is not enabled"},
-        tolerates=("CRT-001", "CRT-002", "CRT-003", "CRT-004", "CRT-005", "CRT-006",
-                   "CRT-007")),
 ]

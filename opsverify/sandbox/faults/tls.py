@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from opsverify.sandbox import nginx, pki, postgres
+from opsverify.sandbox import nginx, pki
 from opsverify.sandbox.base import Fault, Sandbox
 
 #: nginx on OpenSSL 3 refuses to load RSA-1024 or SHA-1 certificates at its default security
@@ -74,14 +74,6 @@ def _reinstall_files(sb: Sandbox) -> None:
     nginx.configure(sb)
 
 
-def _pg_tls_off(sb: Sandbox) -> None:
-    postgres.alter_system(sb, "ssl", "off")
-
-
-def _pg_tls_on(sb: Sandbox) -> None:
-    postgres.alter_system(sb, "ssl", None)
-
-
 FAULTS: list[Fault] = [
     _cert_fault("cert_expiring_5d", "nginx serves a certificate that expires in 5 days",
                 days_valid=5),
@@ -113,6 +105,4 @@ FAULTS: list[Fault] = [
     Fault("cert_key_mismatch", "tls",
           "nginx's key file was replaced by another key, not yet loaded (nginx not restarted)",
           _inject_key_mismatch, _reinstall_files),
-    Fault("pg_tls_disabled", "tls", "PostgreSQL runs with ssl = off (SSLRequest answered 'N')",
-          _pg_tls_off, _pg_tls_on),
 ]
