@@ -165,6 +165,8 @@ class Thresholds(_Model):
 
 
 THRESHOLD_NAMES = frozenset(Thresholds.model_fields)
+# Item fields that override a threshold under a shorter name (backups: max_age_h).
+_ITEM_OVERRIDES = {"backup_max_age_h": "max_age_h"}
 
 
 class HttpEndpoint(_Named):
@@ -471,9 +473,10 @@ class Inventory(_Model):
         if name not in THRESHOLD_NAMES:
             raise KeyError(f"unknown threshold '{name}'")
         if item is not None:
-            override = getattr(item, name, None)
-            if isinstance(override, int | float) and not isinstance(override, bool):
-                return float(override)
+            for field in (name, _ITEM_OVERRIDES.get(name, name)):
+                override = getattr(item, field, None)
+                if isinstance(override, int | float) and not isinstance(override, bool):
+                    return float(override)
         return float(getattr(self.thresholds, name))
 
     def postgres_by_name(self, name: str) -> Postgres:

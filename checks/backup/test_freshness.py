@@ -24,7 +24,7 @@ from opsverify.evidence import attach, attach_threshold
 )
 def test_newest_backup_is_fresh(target, inventory):
     # the item's own max_age_h, else thresholds.backup_max_age_h, else the runbook's 24 h
-    max_age_h = target.max_age_h or inventory.threshold("backup_max_age_h")
+    max_age_h = inventory.threshold("backup_max_age_h", target)
     listing = listing_of(inventory, target)
     attach("backups", listing.summary())
     attach_threshold(max_age_h=max_age_h)

@@ -173,7 +173,7 @@ def test_non_utf8_and_oversized_and_alias_bomb(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="larger than"):
         load_inventory(big)
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" 
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
         for p, c in zip("abcdefgh", "bcdefghi", strict=True)
     )
     with pytest.raises(InventoryError, match="alias"):
@@ -193,3 +193,11 @@ def test_cli_exits_4_with_one_line_and_no_traceback(
     assert len(errors) == 1, errors
     assert errors[0].startswith("ERROR: ") and problem in errors[0]
     assert "Traceback" not in "\n".join(result.errlines + result.outlines)
+
+
+def test_item_overrides_threshold_under_its_short_name(tmp_path: Path) -> None:
+    text = VALID.replace("prometheus:", "  - {name: files, path: /x, pattern: '*', max_age_h: 6}\n"
+                                        "prometheus:")
+    inv = load_inventory(write(tmp_path, text), environ=ENV)
+    assert inv.threshold("backup_max_age_h", inv.backups[0]) == 24
+    assert inv.threshold("backup_max_age_h", inv.backups[1]) == 6

@@ -51,7 +51,9 @@ http:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    pytester.makeini("[pytest]\ntestpaths = checks\nstrict_markers = true\naddopts = -p no:randomly\n")
+    pytester.makeini(
+        "[pytest]\ntestpaths = checks\nstrict_markers = true\naddopts = -p no:randomly\n"
+    )
     (pytester.path / "checks" / "health").mkdir(parents=True)
     (pytester.path / "checks" / "__init__.py").write_text("")
     (pytester.path / "checks" / "health" / "__init__.py").write_text("")

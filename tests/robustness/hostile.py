@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 Handler = Callable[[socket.socket, threading.Event], None]
 
@@ -41,17 +41,13 @@ def serve(handler: Handler) -> Iterator[int]:
         t.join(2)
         srv.close()
         for c in conns:
-            try:
+            with suppress(OSError):
                 c.close()
-            except OSError:
-                pass
 
 
 def _guard(handler: Handler, conn: socket.socket, stop: threading.Event) -> None:
-    try:
+    with suppress(OSError):
         handler(conn, stop)
-    except OSError:
-        pass
 
 
 def silent(conn: socket.socket, stop: threading.Event) -> None:
@@ -83,10 +79,8 @@ def endless_body(conn: socket.socket, stop: threading.Event) -> None:
 def garbage(conn: socket.socket, stop: threading.Event) -> None:
     """Answers protocol garbage to anything (HTTP, TLS, Redis, PostgreSQL)."""
     conn.settimeout(2)
-    try:
+    with suppress(OSError):
         conn.recv(65536)
-    except OSError:
-        pass
     conn.sendall(b"\x00\xffGARBAGE\x13\x37 not a protocol \xde\xad\xbe\xef\r\n" * 8)
     time.sleep(0.2)
 
@@ -94,10 +88,8 @@ def garbage(conn: socket.socket, stop: threading.Event) -> None:
 def close_after_first_packet(conn: socket.socket, stop: threading.Event) -> None:
     """A 'PostgreSQL' that reads the startup packet and hangs up."""
     conn.settimeout(2)
-    try:
+    with suppress(OSError):
         conn.recv(65536)
-    except OSError:
-        pass
     conn.close()
 
 
