@@ -3,7 +3,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 ENV ?= sandbox
-PROFILE ?=
 
 .PHONY: install demo test sandbox-up sandbox-down report lint catalog bench
 
@@ -11,7 +10,7 @@ install:
 	@bash scripts/install.sh
 
 sandbox-up: install
-	$(PY) -m opsverify.sandbox up $(if $(PROFILE),--profile $(PROFILE))
+	$(PY) -m opsverify.sandbox up
 
 sandbox-down:
 	$(PY) -m opsverify.sandbox down

@@ -26,6 +26,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "inventory-reference.md"
 BEGIN = "<!-- BEGIN GENERATED: python -m tests.reference.inventory_doc --write -->"
 END = "<!-- END GENERATED -->"
 HIDDEN = {("Inventory", "source"), ("Inventory", "sha256")}
+# Integer fields parsed by ``parse_size``: YAML may say ``10g`` as well as a byte count.
+SIZE_FIELDS = {("HttpEndpoint", "accepts_upload"), ("Backup", "min_size")}
 
 # (model, key) -> meaning. Keep each one sentence or two: what it is, who reads it.
 MEANINGS: dict[tuple[str, str], str] = {
@@ -361,8 +363,10 @@ def render() -> str:
         for key, f in m.model_fields.items():
             if (model_name, key) in HIDDEN:
                 continue
-            meaning = MEANINGS.get((model_name, key), "**undocumented**")
-            out.append(f"| `{key}` | {type_text(f.annotation)} | "
+            meaning = MEANINGS.get((model_name, key), "**undocumented**").replace("|", "\\|")
+            kind = ("size (`10g`, `512m`) or bytes" if (model_name, key) in SIZE_FIELDS
+                    else type_text(f.annotation))
+            out.append(f"| `{key}` | {kind} | "
                        f"{default_text(model_name, key, f)} | {_limits(f) or '-'} | {meaning} |")
         out.append("")
     extra = sorted(set(all_models) - covered)
