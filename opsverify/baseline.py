@@ -31,6 +31,9 @@ from opsverify.errors import InventoryError
 
 FORMAT = "opsverify-baseline/1"
 FAILING = ("failed", "broken")
+# A baseline holds one small record per result: 64 MiB is thousands of times a real one, and
+# reading a hostile multi-GB file whole would exhaust memory before any error could be shown.
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,10 +80,16 @@ def load(path: Path, environment: str | None = None) -> dict[str, Any]:
     """Read a baseline; one-line :class:`InventoryError` (exit 4) when it cannot be used."""
     file = str(path)
     try:
+        if Path(path).stat().st_size > MAX_BASELINE_BYTES:
+            raise InventoryError(file, "", f"larger than {MAX_BASELINE_BYTES // 2**20} MiB: "
+                                           "not an opsverify baseline")
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise InventoryError(file, "", "baseline file not found (save one with "
                                        "-m predeploy --save-baseline FILE)") from None
+    except RecursionError:
+        # json.loads recurses per nesting level: "[[[[..." would otherwise be a traceback
+        raise InventoryError(file, "", "not a readable baseline: nested too deeply") from None
     except (OSError, ValueError) as exc:
         raise InventoryError(file, "", f"not a readable baseline: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

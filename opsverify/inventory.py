@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -35,6 +35,7 @@ from opsverify.errors import InventoryError
 
 MAX_INVENTORY_BYTES = 1024 * 1024
 MAX_YAML_ALIASES = 100
+MAX_YAML_DEPTH = 64
 MAX_EXPANDED_NODES = 100_000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _VAR_RE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -62,7 +63,12 @@ def parse_size(value: int | str) -> int:
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    # An inline password (https://user:pw@host, as typed and percent-decoded, as clients send
+    # it) is a secret wherever it appears, for every URL field, not only DSNs.
+    redact.register_from_text(value)
     parts = urlsplit(value)
+    if parts.password:
+        redact.add_secret(unquote(parts.password))
     if parts.scheme not in schemes:
         raise ValueError(f"'{redact.redact_text(value)}' must start with one of "
                          + ", ".join(f"{s}://" for s in schemes))
@@ -217,8 +223,10 @@ class HttpEndpoint(_Named):
 
     @property
     def origin(self) -> str:
+        """``scheme://host:port`` without ``user:password@`` (an origin has no userinfo,
+        RFC 6454): origins name targets, test ids and report titles, which are not redacted."""
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 class TlsEndpoint(_Named):
@@ -510,6 +518,7 @@ class _StrictLoader(yaml.SafeLoader):
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self._aliases = 0
+        self._depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -520,7 +529,17 @@ class _StrictLoader(yaml.SafeLoader):
                     f"more than {MAX_YAML_ALIASES} YAML aliases (line {mark.line + 1}): "
                     "refusing a possible alias bomb"
                 )
-        return super().compose_node(parent, index)
+        # The composer recurses once per nesting level: "[[[[..." 100,000 deep would end in a
+        # RecursionError traceback instead of a one-line error.
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(f"nested more than {MAX_YAML_DEPTH} levels deep (line "
+                                     f"{mark.line + 1}): not a configuration file")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:  # type: ignore[override]
         seen: set[Any] = set()

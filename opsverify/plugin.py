@@ -366,17 +366,28 @@ class CheckDefect(Exception):
     """An unexpected error inside a check or probe (shown as broken, category 'Check defect')."""
 
 
+def _without_rewrite_explanation(msg: str) -> str:
+    """A check's message is written for the on-call engineer; pytest's assertion rewriting
+    appends ``assert ...`` / ``+ where ...`` lines (object dumps) that only repeat it."""
+    lines = msg.split("\n")
+    for i, line in enumerate(lines):
+        if i and line.startswith("assert "):
+            return "\n".join(lines[:i]).rstrip()
+    return msg
+
+
 def _scrub(exc: BaseException, meta: CheckMeta | None) -> BaseException:
     """Redact an exception in place; append the remediation to findings."""
     if isinstance(exc, AssertionError):
         msg = redact.redact_text(str(exc.args[0]) if exc.args else "assertion failed")
         if meta is not None:
+            msg = _without_rewrite_explanation(msg)
             msg = f"{msg}\nRemediation ({meta.id}): {meta.remediation}"
         exc.args = (msg,)
         return exc
     if isinstance(exc, ProbeError):
         exc.problem = redact.redact_text(exc.problem)
-        exc.args = (f"{exc.target}: {exc.problem}",)
+        exc.args = (f"{redact.redact_text(str(exc.target))}: {exc.problem}",)
         return exc
     if isinstance(exc, pytest.fail.Exception | pytest.skip.Exception):
         exc.msg = redact.redact_text(exc.msg)
@@ -426,9 +437,48 @@ def _kind(call: pytest.CallInfo[Any]) -> str:
     return "broken"
 
 
+def _redact_longrepr(longrepr: Any) -> Any:
+    """Redact a failure's terminal representation in place (or return a redacted copy).
+
+    The exception message is scrubbed before pytest sees it, but pytest's long traceback also
+    prints every frame's arguments (``url = 'http://u:pw@h/'``, ``dsn = ...``) and source
+    lines: without this, any broken check would echo inline credentials to the terminal.
+    """
+    if longrepr is None:
+        return None
+    if isinstance(longrepr, str):
+        return redact.redact_text(longrepr)
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # skip: (path, lineno, reason)
+        return (longrepr[0], longrepr[1], redact.redact_text(str(longrepr[2])))
+    chain = getattr(longrepr, "chain", None) or [
+        (getattr(longrepr, "reprtraceback", None), getattr(longrepr, "reprcrash", None), None)]
+    for tb, crash, _ in chain:
+        for entry in getattr(tb, "reprentries", None) or []:
+            if isinstance(getattr(entry, "lines", None), list):
+                entry.lines = [redact.redact_text(line) for line in entry.lines]
+            fargs = getattr(entry, "reprfuncargs", None)
+            if fargs is not None:
+                fargs.args = [(n, redact.redact_text(str(v))) for n, v in fargs.args]
+            local = getattr(entry, "reprlocals", None)
+            if local is not None:
+                local.lines = [redact.redact_text(line) for line in local.lines]
+            loc = getattr(entry, "reprfileloc", None)
+            if loc is not None:
+                loc.message = redact.redact_text(loc.message)
+        if crash is not None:
+            crash.message = redact.redact_text(crash.message)
+    sections = getattr(longrepr, "sections", None)
+    if isinstance(sections, list):
+        longrepr.sections = [(name, redact.redact_text(body), sep)
+                             for name, body, sep in sections]
+    return longrepr
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
     report = yield
+    report.longrepr = _redact_longrepr(report.longrepr)
+    report.sections = [(name, redact.redact_text(body)) for name, body in report.sections]
     if getattr(getattr(item, "function", None), "opsverify_check", None) is not None and (
         report.failed
     ):

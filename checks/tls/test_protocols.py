@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from checks.tls.targets import tls_endpoints
 from fixtures.tls import TlsCache
 from opsverify.catalog import check
@@ -34,8 +32,16 @@ def test_only_modern_protocols(target: Endpoint, inventory: Inventory,
     support = tls_cache.protocols(target, inventory.threshold("timeout_s"))
     attach("protocols", support.summary())
     # The verdict stands on its own handshakes; the chain is extra evidence when available.
-    with contextlib.suppress(ProbeError):
+    handshake_error: ProbeError | None = None
+    try:
         attach("tls", tls_cache.observe(target, inventory.threshold("timeout_s")).summary())
+    except ProbeError as exc:
+        handshake_error = exc
+    if not support.accepted() and handshake_error is not None:
+        # No version accepted and no handshake at all: the port does not speak TLS (garbage,
+        # hang-up). That is an unobservable target (broken), not a protocol finding whose
+        # remediation would send the on-call engineer to edit ssl_protocols.
+        raise handshake_error
     untested = [r.protocol for r in support.results
                 if r.accepted is None and r.protocol in LEGACY_PROTOCOLS]
     if untested:

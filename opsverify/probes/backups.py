@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import statistics
 import subprocess
 import tarfile
@@ -259,6 +260,19 @@ class ChecksumObservation:
         return self.__dict__.copy()
 
 
+def _not_regular(path: Path) -> str:
+    """What a path that exists but is no regular file is, in words."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a special file"
+
+
 def verify_manifest(listing: BackupListing, manifest_name: str, *, cache: HashCache,
                     target: str, newest_only: bool) -> ChecksumObservation:
     """Compare files of this item with the manifest in the same folder.
@@ -272,6 +286,11 @@ def verify_manifest(listing: BackupListing, manifest_name: str, *, cache: HashCa
     newest = listing.newest
     obs.newest = newest.name if newest else None
     if not obs.manifest_exists:
+        if os.path.lexists(mpath):
+            # Present but a FIFO (opening it would block), a directory, a dangling link or a
+            # symlink loop: "does not exist" would send the engineer after a file that is there.
+            raise ProbeError(target, f"checksum manifest {mpath} is not a readable regular "
+                                     f"file ({_not_regular(mpath)})")
         return obs
     try:
         with open(mpath, encoding="utf-8", errors="replace") as fh:
@@ -349,8 +368,12 @@ def check_gzip(path: str, *, target: str, want_trailer: bool) -> IntegrityObserv
     except EOFError:
         obs.problem = ("gzip stream ends before its end-of-stream marker after "
                        f"{total} uncompressed bytes: the file is truncated")
-    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+    except (gzip.BadGzipFile, zlib.error) as exc:
         obs.problem = f"gzip data is corrupt after {total} uncompressed bytes: {exc}"
+    except OSError as exc:
+        # the storage, not the gzip: "corrupt" would send the engineer to the backup job
+        obs.problem = (f"reading the file failed after {total} uncompressed bytes: "
+                       f"{exc.strerror or exc} (storage or filesystem error)")
     else:
         obs.ok = True
     obs.uncompressed_bytes = total
@@ -416,8 +439,11 @@ def check_tar_gz(path: str, *, target: str, expect_paths: Iterable[str] = ()
         else:
             obs.problem = (f"archive data is corrupt after {obs.members} members ({total} "
                            f"bytes of file data): {text}")
-    except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+    except (gzip.BadGzipFile, zlib.error, tarfile.TarError) as exc:
         obs.problem = f"archive data is corrupt after {obs.members} members: {exc}"
+    except OSError as exc:
+        obs.problem = (f"reading the archive failed after {obs.members} members: "
+                       f"{exc.strerror or exc} (storage or filesystem error)")
     else:
         obs.ok = True
     obs.uncompressed_bytes = total
