@@ -31,7 +31,13 @@ from pydantic import Field, ValidationError, field_validator
 
 from opsverify.catalog import ID_RE
 from opsverify.errors import InventoryError
-from opsverify.inventory import _first_error, _Model, _StrictLoader
+from opsverify.inventory import (
+    MAX_EXPANDED_NODES,
+    _expanded_size,
+    _first_error,
+    _Model,
+    _StrictLoader,
+)
 
 MAX_WAIVERS_BYTES = 256 * 1024
 ANY_TARGET = "*"
@@ -143,6 +149,9 @@ def load_waivers(path: str | Path, environment: str | None = None) -> WaiverFile
     if not isinstance(data, dict):
         raise InventoryError(file, "", f"top level must be a mapping with 'waivers:', "
                                        f"got {type(data).__name__}")
+    if _expanded_size(data) > MAX_EXPANDED_NODES:  # same guard as the inventory loader
+        raise InventoryError(file, "", f"expands to more than {MAX_EXPANDED_NODES} values "
+                                       "(YAML aliases): refusing a possible alias bomb")
     try:
         wf = WaiverFile.model_validate(data)
     except ValidationError as exc:

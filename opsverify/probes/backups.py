@@ -377,6 +377,10 @@ def check_gzip(path: str, *, target: str, want_trailer: bool) -> IntegrityObserv
     else:
         obs.ok = True
     obs.uncompressed_bytes = total
+    if obs.ok and size == 0:
+        # Python's gzip reads an empty file as an empty stream; "gzip is intact" would be wrong
+        obs.ok = False
+        obs.problem = "the file is empty (0 bytes): not even a gzip header"
     if obs.ok and want_trailer:
         obs.trailer_found = PLAIN_TRAILER in tail
         if not obs.trailer_found:

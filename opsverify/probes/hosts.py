@@ -1,4 +1,5 @@
-"""Host resources through testinfra: disk and inode use per mount, large log files.
+"""Host resources through testinfra: disk and inode use per mount, large log files, memory use
+and the presence of declared paths.
 
 Works the same over every testinfra backend (``local://``, ``ssh://``, ``docker://``) because
 it only runs POSIX tools that GNU coreutils and busybox both have: ``df -P`` (testinfra has no
@@ -12,6 +13,7 @@ that claims 150 MB is what fills a disk once it is copied, compressed or shipped
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -130,3 +132,152 @@ def large_files(host: Any, directory: str, min_bytes: int, *, target: str) -> Lo
         if size.isdigit() and int(size) > min_bytes:
             found.append(LargeFile(name, int(size)))
     return LogDirScan(directory, True, sorted(found, key=lambda f: -f.size_bytes))
+
+
+@dataclass
+class PathKind:
+    """What a declared path is on the host: ``file``, ``directory``, ``other`` or ``missing``."""
+
+    path: str
+    kind: str
+
+
+_KIND = {"f": "file", "d": "directory", "o": "other", "-": "missing"}
+
+
+def path_kinds(host: Any, paths: list[str], *, target: str) -> list[PathKind]:
+    """The kind of each path, in one round trip (one shell command, not one per path: over
+    SSH each command costs a session). ``test`` follows symlinks, as the services do."""
+    if not paths:
+        return []
+    script = ('k() { if [ -d "$1" ]; then echo d; elif [ -f "$1" ]; then echo f; '
+              'elif [ -e "$1" ]; then echo o; else echo -; fi; }; '
+              + "; ".join(f"k {shlex.quote(p)}" for p in paths))
+    out = run(host, f"sh -c {shlex.quote(script)}", target=target).split()
+    if len(out) != len(paths) or any(k not in _KIND for k in out):
+        raise ProbeError(target, f"unexpected output while checking {len(paths)} path(s): "
+                                 f"{redact_text(' '.join(out))[:120]!r}")
+    return [PathKind(p, _KIND[k]) for p, k in zip(paths, out, strict=True)]
+
+
+@dataclass
+class MemoryUsage:
+    """Memory in use against the limit that constrains the target's processes.
+
+    ``source`` says which limit: the target's memory cgroup when it has a limit (a container,
+    a systemd unit with MemoryMax) - there the kernel OOM-kills at the cgroup limit, however
+    much RAM the machine has - else the whole machine (``/proc/meminfo``).
+    """
+
+    source: str
+    limit_bytes: int
+    used_bytes: int
+    detail: dict[str, int]
+
+    @property
+    def used_pct(self) -> float:
+        return round(100.0 * self.used_bytes / self.limit_bytes, 1) if self.limit_bytes else 0.0
+
+
+_SEP = "@@opsverify@@"
+
+
+def cgroup_memory_dir(proc_cgroup: str, mountinfo: str) -> tuple[str, int] | None:
+    """The directory (as mounted on the target) of the memory cgroup of the reading process,
+    and the cgroup version; None when no memory cgroup is visible there.
+
+    The path in /proc/self/cgroup is relative to the hierarchy root, the mount may show a
+    subtree (mountinfo's 4th field) - so the directory is mount point + path below that root.
+
+    >>> cgroup_memory_dir("4:memory:/a/b\\n", "35 31 0:32 /a /sys/fs/cgroup/memory rw - "
+    ...                   "cgroup cgroup rw,memory\\n")
+    ('/sys/fs/cgroup/memory/b', 1)
+    >>> cgroup_memory_dir("0::/x\\n", "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\\n")
+    ('/sys/fs/cgroup/x', 2)
+    """
+    paths: dict[int, str] = {}
+    for line in proc_cgroup.splitlines():
+        parts = line.strip().split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            paths.setdefault(2, parts[2])
+        elif "memory" in parts[1].split(","):
+            paths[1] = parts[2]
+    if 1 in paths:  # hybrid hierarchy: memory is a v1 controller, cgroup2 there has none
+        paths.pop(2, None)
+    for line in mountinfo.splitlines():
+        pre, sep, post = line.partition(" - ")
+        fields, tail = pre.split(), post.split()
+        if not sep or len(fields) < 5 or len(tail) < 3:
+            continue
+        root, mount_point = _unoctal(fields[3]), _unoctal(fields[4])
+        if tail[0] == "cgroup" and "memory" in tail[2].split(","):
+            version = 1
+        elif tail[0] == "cgroup2":
+            version = 2
+        else:
+            continue
+        path = paths.get(version)
+        if path is None:
+            continue
+        if path == root or path.startswith(root.rstrip("/") + "/"):
+            rel = path[len(root.rstrip("/")):].strip("/")
+            return (f"{mount_point.rstrip('/')}/{rel}" if rel else mount_point), version
+    return None
+
+
+def _unoctal(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _kv(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.replace(":", " ").split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def memory_usage(host: Any, *, target: str) -> MemoryUsage:
+    """Memory use of the target: its cgroup's if the cgroup has a limit, else the machine's.
+
+    Used excludes reclaimable file cache (inactive files), as ``docker stats`` and the kernel's
+    MemAvailable do: page cache that the kernel drops under pressure is not a risk.
+    """
+    out = run(host, f"cat /proc/self/cgroup; echo {_SEP}; cat /proc/self/mountinfo; "
+                    f"echo {_SEP}; cat /proc/meminfo", target=target)
+    try:
+        cgroup, mountinfo, meminfo_text = out.split(_SEP + "\n")
+    except ValueError:
+        raise ProbeError(target, "unexpected output reading /proc/self/cgroup and "
+                                 "/proc/meminfo") from None
+    meminfo = _kv(meminfo_text)
+    if "MemTotal" not in meminfo or "MemAvailable" not in meminfo:
+        raise ProbeError(target, "/proc/meminfo has no MemTotal/MemAvailable")
+    total, avail = meminfo["MemTotal"] * 1024, meminfo["MemAvailable"] * 1024
+    found = cgroup_memory_dir(cgroup, mountinfo)
+    if found:
+        d, version = found
+        files = (("memory.max", "memory.current") if version == 2
+                 else ("memory.limit_in_bytes", "memory.usage_in_bytes"))
+        q = [shlex.quote(f"{d}/{f}") for f in (*files, "memory.stat")]
+        raw = run(host, f"cat {q[0]}; cat {q[1]}; echo {_SEP}; cat {q[2]}", target=target)
+        head, _, stat_text = raw.partition(_SEP + "\n")
+        values = head.split()
+        if len(values) != 2 or not values[1].isdigit():
+            raise ProbeError(target, f"unexpected content in {d}/{files[0]} and {files[1]}")
+        limit = int(values[0]) if values[0].isdigit() else 0  # v2 "max": no limit
+        if 0 < limit < total:  # v1 says "no limit" with a huge number
+            stat = _kv(stat_text)
+            inactive = stat.get("total_inactive_file", stat.get("inactive_file", 0))
+            usage = int(values[1])
+            return MemoryUsage(
+                source=f"cgroup v{version} {d}", limit_bytes=limit,
+                used_bytes=max(0, usage - inactive),
+                detail={"usage_bytes": usage, "inactive_file_bytes": inactive,
+                        "host_mem_total_bytes": total})
+    return MemoryUsage(source="/proc/meminfo (MemTotal - MemAvailable)", limit_bytes=total,
+                       used_bytes=total - avail,
+                       detail={"mem_total_bytes": total, "mem_available_bytes": avail})

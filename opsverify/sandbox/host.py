@@ -12,6 +12,11 @@ generated key for ``root``:
   without touching the host's disks.
 - ``ssh/``: sshd config, host key, client key, an ssh client config (``ControlPath`` set,
   which testinfra does not do itself, so commands are multiplexed: ~100 ms instead of ~600 ms).
+- a memory cgroup for the sshd (``SSHD_MEMORY_LIMIT``), like a systemd unit with
+  ``MemoryMax``: commands over SSH run inside it, so the ``ssh`` host's memory is the
+  cgroup's and ``sshd_memory_nearly_full`` can fill it for real without touching the
+  machine's RAM budget. Best effort: where no memory cgroup can be created the sshd runs
+  without one (and that fault reports it cannot be injected).
 
 All state needed later (``down`` after a crash, faults from the CLI) is in ``sb.state["host"]``.
 """
@@ -46,6 +51,9 @@ FAILED_LOGIN_BURST = 50
 HUGE_LOG_BYTES = 150 * 1024 * 1024
 #: ``data_mount_nearly_full`` fills the tmpfs to this share of its size.
 FULL_PCT = 95
+#: Memory limit of the sshd's cgroup (sessions need a few MiB each; the fault fills 90 %).
+SSHD_MEMORY_LIMIT = 256 * 2**20
+MEMORY_FILL_PCT = 90
 #: ``sun_path`` is 108 bytes; ssh adds a 17-char random suffix while it creates the socket.
 MAX_CONTROL_DIR_LEN = 60
 CMD_TIMEOUT_S = 20
@@ -275,6 +283,71 @@ def _revert_login_burst(sb: Sandbox) -> None:
         mark.unlink()
 
 
+def _make_memory_cgroup(sb: Sandbox) -> str | None:
+    """A child of this process's memory cgroup with ``SSHD_MEMORY_LIMIT``; None if the
+    kernel or the permissions do not allow one (cgroup v1 and v2)."""
+    from opsverify.probes.hosts import cgroup_memory_dir
+
+    try:
+        found = cgroup_memory_dir(
+            Path("/proc/self/cgroup").read_text(), Path("/proc/self/mountinfo").read_text()
+        )
+        if not found:
+            return None
+        parent, version = found
+        digest = hashlib.sha256(str(sb.state_dir.resolve()).encode()).hexdigest()[:10]
+        cg = Path(parent) / f"opsverify-sshd-{digest}"
+        if version == 2:
+            Path(parent, "cgroup.subtree_control").write_text("+memory")
+        cg.mkdir(exist_ok=True)
+        limit_file = "memory.max" if version == 2 else "memory.limit_in_bytes"
+        (cg / limit_file).write_text(str(SSHD_MEMORY_LIMIT))
+        return str(cg)
+    except OSError as exc:
+        _log(f"no memory cgroup for sshd ({exc}); the ssh host is measured by /proc/meminfo")
+        return None
+
+
+def _remove_memory_cgroup(cg: str | None) -> None:
+    if not cg or not Path(cg).exists():
+        return
+    for _ in range(20):  # the sshd's children leave the cgroup a moment after it stops
+        try:
+            Path(cg).rmdir()
+            return
+        except OSError:
+            time.sleep(0.1)
+    _log(f"could not remove the sshd memory cgroup {cg}")
+
+
+def _memory_fill_file(sb: Sandbox) -> Path:
+    """A /dev/shm file (tmpfs pages are charged to the cgroup of the process writing them)."""
+    digest = hashlib.sha256(str(sb.state_dir.resolve()).encode()).hexdigest()[:10]
+    return Path("/dev/shm") / f"opsverify-memfill-{digest}"
+
+
+def _inject_memory_full(sb: Sandbox) -> None:
+    """Write a /dev/shm file from a command over SSH, i.e. inside the sshd's cgroup, until
+    MEMORY_FILL_PCT of its limit is used (tmpfs cannot be reclaimed: the usage is real)."""
+    cg = sb.state["host"].get("memory_cgroup")
+    if not cg:
+        raise RuntimeError("the sshd runs without a memory cgroup here: cannot fill it")
+    fill = _memory_fill_file(sb)
+    fill.unlink(missing_ok=True)
+    v2 = Path(cg, "memory.current").exists()
+    usage = int(Path(cg, "memory.current" if v2 else "memory.usage_in_bytes").read_text())
+    need = int(SSHD_MEMORY_LIMIT * MEMORY_FILL_PCT / 100) - usage
+    if need <= 0:
+        return
+    p = _p(sb)
+    _run(["ssh", "-F", p["ssh_config"], SSH_ALIAS,
+          f"head -c {need} /dev/zero > {fill} && chmod 600 {fill}"], timeout=30)
+
+
+def _revert_memory_full(sb: Sandbox) -> None:
+    _memory_fill_file(sb).unlink(missing_ok=True)
+
+
 # --- component -----------------------------------------------------------------------------------
 class HostComponent(Component):
     """Env file, log dir, a tmpfs data mount and a loopback sshd, reachable via testinfra."""
@@ -350,6 +423,8 @@ class HostComponent(Component):
             self._close_masters(p)
         sb.stop_processes(self.name, timeout=5)
         if p:
+            _revert_memory_full(sb)
+            _remove_memory_cgroup(st.get("memory_cgroup"))
             data = Path(p["data"])
             if is_mounted(data):
                 res = subprocess.run(
@@ -396,6 +471,14 @@ class HostComponent(Component):
                 f"a {HUGE_LOG_BYTES // 2**20} MiB (apparent size, sparse) file in the log dir",
                 _inject_huge_log,
                 _revert_huge_log,
+            ),
+            Fault(
+                "sshd_memory_nearly_full",
+                "resources",
+                f"a /dev/shm file written over SSH fills the sshd's memory cgroup "
+                f"({SSHD_MEMORY_LIMIT // 2**20} MiB limit) to {MEMORY_FILL_PCT}%",
+                _inject_memory_full,
+                _revert_memory_full,
             ),
             Fault(
                 "failed_login_burst",
@@ -483,11 +566,13 @@ class HostComponent(Component):
                 ]
             )
         )
-        sb.spawn(
-            self.name,
-            ["/usr/sbin/sshd", "-D", "-f", p["sshd_config"], "-E", p["sshd_log"]],
-            log="sshd.out",
-        )
+        argv = ["/usr/sbin/sshd", "-D", "-f", p["sshd_config"], "-E", p["sshd_log"]]
+        cg = _make_memory_cgroup(sb)
+        sb.state["host"]["memory_cgroup"] = cg
+        sb.save()
+        if cg:  # join the cgroup first, then exec: no window where sshd is outside it
+            argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg, *argv]
+        sb.spawn(self.name, argv, log="sshd.out")
         wait_port(port, timeout=15)
         _run(["ssh", "-F", p["ssh_config"], SSH_ALIAS, "true"], timeout=20)
 

@@ -162,6 +162,33 @@ def test_large_files_uses_apparent_size(tmp_path: Path) -> None:
     assert not hosts.large_files(host, str(tmp_path / "nope"), 1, target="local").exists
 
 
+def test_path_kinds_in_one_command(tmp_path: Path) -> None:
+    (tmp_path / "app env").write_text("A=1\n")  # a space and a quote must survive quoting
+    (tmp_path / "it's a dir").mkdir()
+    host = testinfra.get_host("local://")
+    paths = [str(tmp_path / "app env"), str(tmp_path / "it's a dir"), str(tmp_path / "gone"),
+             "/dev/null"]
+    kinds = [k.kind for k in hosts.path_kinds(host, paths, target="local")]
+    assert kinds == ["file", "directory", "missing", "other"]
+    assert hosts.path_kinds(host, [], target="local") == []
+
+
+def test_cgroup_memory_dir_maps_the_mounted_subtree() -> None:
+    v1 = "4:memory:/docker/abc\n3:cpu:/docker/abc\n0::/\n"
+    mi = ("30 1 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+          "35 31 0:32 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
+    assert hosts.cgroup_memory_dir(v1, mi) == ("/sys/fs/cgroup/memory", 1)
+    assert hosts.cgroup_memory_dir("0::/system.slice/app.service\n",
+                                   "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n") == (
+        "/sys/fs/cgroup/system.slice/app.service", 2)
+    assert hosts.cgroup_memory_dir("4:memory:/x\n", "1 0 8:1 / / rw - ext4 /dev/vda rw\n") is None
+
+
+def test_memory_usage_local_is_plausible() -> None:
+    mem = hosts.memory_usage(testinfra.get_host("local://"), target="local")
+    assert mem.source and 0 < mem.used_pct < 100 and 0 < mem.used_bytes < mem.limit_bytes
+
+
 # --------------------------------------------------------------------------- containers, alerts
 def test_ps_table_and_severity_rank() -> None:
     c = cp.ContainerObservation(name="p_worker_1", service="worker", status="exited",

@@ -180,10 +180,12 @@ MEANINGS: dict[tuple[str, str], str] = {
     ("Host", "target"): "testinfra target: `local://`, `ssh://user@host:port`, `docker://name`.",
     ("Host", "ssh_config"): "ssh config file for `ssh://` targets (put `ControlPath` in it for "
     "speed).",
-    ("Host", "mounts"): "Mount points whose disk and inode use is checked.",
+    ("Host", "mounts"): "Directories that must exist (mount points, storage volumes) and whose "
+    "filesystem's disk and inode use is checked.",
     ("Host", "env_files"): "Env files that must exist with mode 0600 or stricter and hold no weak "
     "or default secrets (values never reported).",
-    ("Host", "log_dirs"): "Directories searched for oversized log files.",
+    ("Host", "log_dirs"): "Directories that must exist, searched for oversized log files and "
+    "failed logins.",
     ("Host", "service_user"): "Owner the env files must have.",
     # ----------------------------------------------------------------- backups
     ("Backup", "name"): "Unique id of the backup set.",

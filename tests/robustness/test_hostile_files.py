@@ -14,6 +14,8 @@ import datetime as dt
 import gzip
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 import zlib
@@ -43,6 +45,7 @@ EXPECTED = {  # (check, target): fragment of the one-line message
     ("test_every_listed_backup_matches_manifest", "unreadable"): "Input/output error",
     ("test_every_listed_backup_matches_manifest", "growing"): "checksum mismatch",
     ("test_newest_backup_size_is_plausible", "many"): "empty",
+    ("test_newest_backup_reads_back", "many"): "the file is empty",
 }
 
 
@@ -58,9 +61,14 @@ def _today(suffix: str = "") -> str:
 
 @pytest.fixture
 def folders(tmp_path: Path) -> Iterator[dict[str, Path]]:
-    d = {k: tmp_path / k for k in ("bomb", "loop", "unreadable", "fifo", "growing", "many")}
-    for p in d.values():
-        p.mkdir()
+    d = {k: tmp_path / k for k in ("bomb", "loop", "unreadable", "fifo", "growing")}
+    # 100,000 creations take ~1 s on tmpfs and 6-13 s on the CI disk (ext4, 2 busy cores):
+    # the listing's cost, not the disk's, is what is measured here.
+    shm = Path("/dev/shm")
+    d["many"] = Path(tempfile.mkdtemp(prefix="ovs-many-", dir=shm if shm.is_dir() else tmp_path))
+    for k, p in d.items():
+        if k != "many":
+            p.mkdir()
     # gzip bomb: a valid multi-member gzip of 500 MiB of zeros (1000:1), generated in < 0.1 s
     member = _gzip_member(10 * 1024 * 1024)
     with open(d["bomb"] / _today(), "wb") as fh:
@@ -106,6 +114,7 @@ def folders(tmp_path: Path) -> Iterator[dict[str, Path]]:
     finally:
         stop.set()
         writer.join(5)
+        shutil.rmtree(d["many"], ignore_errors=True)
 
 
 def test_hostile_backup_folders(folders: dict[str, Path], tmp_path: Path) -> None:
@@ -129,7 +138,7 @@ def test_hostile_backup_folders(folders: dict[str, Path], tmp_path: Path) -> Non
     path.write_text(yaml.safe_dump(inv))
     out = tmp_path / "run"
     out.mkdir()
-    run = run_checks(path, out, "checks/backup", "--timeout", "60", timeout_s=180)
+    run = run_checks(path, out, "checks/backup", "-n", "2", "--timeout", "60", timeout_s=180)
     rows = [(r["nodeid"].split("::")[-1], r["outcome"], round(r["duration"], 2),
              r["message"].split("\n")[0]) for r in run.results]
     print(json.dumps(rows, indent=1))

@@ -87,11 +87,13 @@ def test_hostile_targets_are_broken_in_time_with_bounded_memory(
     inv = tmp_path / "hostile.yml"
     inv.write_text(yaml.safe_dump(_inventory(ports)))
     run = run_checks(inv, tmp_path, "-m", "health or tls or performance or database or cache "
-                     "or security", "-n", "4", "--timeout", "60", timeout_s=200)
+                     "or security", "-n", "6", "--timeout", "60", timeout_s=200)
     report = json.dumps([(r["nodeid"], r["outcome"], round(r["duration"], 1), r["message"])
                          for r in run.results], indent=1)
     print(report)
     print(f"wall {run.wall_s:.1f}s, peak RSS {run.maxrss_mb:.0f} MB, rc {run.rc}")
+    for target, rs in sorted(run.by_target().items()):  # time to broken, per hostile target
+        print(f"  {target:42} {len(rs):3} results, slowest {max(r['duration'] for r in rs):.1f}s")
     assert run.results, run.stdout[-3000:] + run.stderr[-3000:]
     assert "Traceback" not in run.stdout + run.stderr
     assert run.maxrss_mb < MAX_RSS_MB, f"peak RSS {run.maxrss_mb:.0f} MB"

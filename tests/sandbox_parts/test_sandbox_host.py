@@ -150,6 +150,14 @@ def _obs_huge_log(host: Host, p: dict[str, str]) -> None:
     assert max(sizes) > 100 * 2**20
 
 
+def _obs_memory_full(host: Host, p: dict[str, str]) -> None:
+    """Commands over SSH run in the sshd's memory cgroup, which the fault filled for real."""
+    from opsverify.probes.hosts import memory_usage
+
+    mem = memory_usage(host, target="ssh")
+    assert mem.source.startswith("cgroup") and mem.used_pct >= 85, mem
+
+
 def _obs_login_burst(host: Host, p: dict[str, str]) -> None:
     today = datetime.now(UTC).strftime("%Y-%m-%dT%H:")
     text = host.file(p["app_log"]).content_string
@@ -163,6 +171,7 @@ OBSERVE: dict[str, Callable[[Host, dict[str, str]], None]] = {
     "data_mount_nearly_full": _obs_nearly_full,
     "huge_log_file": _obs_huge_log,
     "failed_login_burst": _obs_login_burst,
+    "sshd_memory_nearly_full": _obs_memory_full,
 }
 
 
@@ -172,6 +181,7 @@ def test_fault_catalog() -> None:
     assert faults["data_mount_nearly_full"] == faults["huge_log_file"] == "resources"
     assert faults["env_file_world_readable"] == faults["demo_data_enabled"] == "security"
     assert faults["failed_login_burst"] == "security"
+    assert faults["sshd_memory_nearly_full"] == "resources"
 
 
 @pytest.mark.parametrize("name", list(OBSERVE))

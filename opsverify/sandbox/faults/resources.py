@@ -4,6 +4,10 @@
 filled with empty files until 97 % of its inodes are used, while almost no space is used -
 the situation a plain ``df -h`` misses. Revert removes the files and restores the original
 limit (recorded in the state, so a revert from another process works).
+
+``env_file_missing``: the env file is moved aside (same directory, so the move is a rename
+and keeps owner, mode and content); revert moves it back. The state holds nothing: the
+aside file itself is the record, so a revert from another process works.
 """
 
 from __future__ import annotations
@@ -53,8 +57,35 @@ def _revert_inodes(sb: Sandbox) -> None:
         sb.save()
 
 
+ASIDE_SUFFIX = ".moved-away"
+
+
+def _env_file(sb: Sandbox) -> Path:
+    try:
+        return Path(sb.state["host"]["paths"]["env_file"])
+    except KeyError:
+        raise SandboxError("the host component (env file) is not running") from None
+
+
+def _inject_env_missing(sb: Sandbox) -> None:
+    env = _env_file(sb)
+    aside = env.with_name(env.name + ASIDE_SUFFIX)
+    if env.exists() and not aside.exists():
+        env.rename(aside)
+
+
+def _revert_env_missing(sb: Sandbox) -> None:
+    env = _env_file(sb)
+    aside = env.with_name(env.name + ASIDE_SUFFIX)
+    if aside.exists() and not env.exists():
+        aside.rename(env)
+
+
 FAULTS: list[Fault] = [
     Fault("data_mount_inodes_exhausted", "resources",
           f"the data mount is limited to {INODE_LIMIT} inodes and {FILL_PCT}% of them are used",
           _inject_inodes, _revert_inodes),
+    Fault("env_file_missing", "resources",
+          "the env file is moved away (renamed with a .moved-away suffix)",
+          _inject_env_missing, _revert_env_missing),
 ]
