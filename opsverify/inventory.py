@@ -612,8 +612,9 @@ def _interpolate(data: Any, env: dict[str, str], file: str, path: str = "") -> A
     return data
 
 
-def _loc(loc: tuple[Any, ...], data: Any) -> str:
-    """``('http', 0, 'url')`` -> ``http[0] (backend-health).url``."""
+def _loc(loc: tuple[Any, ...], data: Any, label: str = "name") -> str:
+    """``('http', 0, 'url')`` -> ``http[0] (backend-health).url``; list items are named by
+    their ``label`` field so the error points at the item the user wrote."""
     out = ""
     node = data
     for part in loc:
@@ -621,8 +622,8 @@ def _loc(loc: tuple[Any, ...], data: Any) -> str:
             out += f"[{part}]"
             try:
                 node = node[part]
-                if isinstance(node, dict) and isinstance(node.get("name"), str):
-                    out += f" ({node['name']})"
+                if isinstance(node, dict) and isinstance(node.get(label), str):
+                    out += f" ({node[label]})"
             except (IndexError, KeyError, TypeError):
                 node = None
         else:

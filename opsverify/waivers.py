@@ -35,6 +35,7 @@ from opsverify.inventory import (
     MAX_EXPANDED_NODES,
     _expanded_size,
     _first_error,
+    _loc,
     _Model,
     _StrictLoader,
 )
@@ -183,18 +184,4 @@ def _first_error_waivers(exc: ValidationError, data: Any) -> tuple[str, str]:
 
 def _key(loc: tuple[Any, ...], data: Any) -> str:
     """``('waivers', 0, 'expires')`` -> ``waivers[0] (CRT-004).expires``."""
-    out = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            try:
-                node = node[part]
-                if isinstance(node, dict) and isinstance(node.get("check"), str):
-                    out += f" ({node['check']})"
-            except (IndexError, KeyError, TypeError):
-                node = None
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out
+    return _loc(loc, data, label="check")

@@ -103,33 +103,30 @@ def _deadline(seconds: float) -> Iterator[_Watchdog]:
         _WATCHDOG.reset(token)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    def connect(self) -> None:
+class _Watched:
+    """Mixin: register the connection with the current request's watchdog, on connect and on
+    reuse (a pooled keep-alive connection is reused without connect())."""
+
+    def _track(self) -> None:
         wd = _WATCHDOG.get()
         if wd is not None:
-            wd.track(self)
-        super().connect()
+            wd.track(self)  # type: ignore[arg-type]
+
+    def connect(self) -> None:
+        self._track()
+        super().connect()  # type: ignore[misc]
 
     def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        # A pooled keep-alive connection is reused without connect(): track it here too.
-        wd = _WATCHDOG.get()
-        if wd is not None:
-            wd.track(self)
-        return super().getresponse(*args, **kwargs)
+        self._track()
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        wd = _WATCHDOG.get()
-        if wd is not None:
-            wd.track(self)
-        super().connect()
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        wd = _WATCHDOG.get()
-        if wd is not None:
-            wd.track(self)
-        return super().getresponse(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
