@@ -8,7 +8,6 @@ stay thin: everything a report needs is derived here from the ``@check`` metadat
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -27,7 +26,6 @@ from opsverify.inventory import Inventory, load_inventory
 
 INVENTORY_KEY = pytest.StashKey[Inventory | None]()
 TARGETS_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
-RESULTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 START_KEY = pytest.StashKey[dt.datetime]()
 
 DEFAULT_ALLURE_DIR = "reports/allure-results"
@@ -168,7 +166,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.stash[START_KEY] = dt.datetime.now(dt.UTC)
     config.stash[TARGETS_KEY] = {}
-    config.stash[RESULTS_KEY] = []
     _install_log_redaction()
 
     path = _inventory_path(config)
@@ -510,11 +507,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 _RESULTS: list[dict[str, Any]] = []
 
 
-def results() -> list[dict[str, Any]]:
-    """Every report seen by this process in this session (controller under xdist)."""
-    return list(_RESULTS)
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     _RESULTS.clear()
 
@@ -675,14 +667,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         tr.line(f"allure results: {allure_dir}")
         tr.line("html report: make report (reports/allure-report/, "
                 "reports/opsverify-report-<env>.html)")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 
