@@ -418,6 +418,7 @@ class Inventory(_Model):
     environment: str = "unnamed"
     description: str | None = None
     env_file: str | None = None
+    history_dir: str | None = None
     thresholds: Thresholds = Field(default_factory=Thresholds)
     http: list[HttpEndpoint] = Field(default_factory=list)
     tls: list[TlsEndpoint] = Field(default_factory=list)

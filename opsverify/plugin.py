@@ -22,6 +22,8 @@ import pytest
 from opsverify import __version__, catalog, redact
 from opsverify.catalog import AREAS, SCHEDULES, SEVERITIES, SEVERITY_RANK, CheckMeta
 from opsverify.errors import InventoryError, ProbeError
+from opsverify.history import History
+from opsverify.history import directory_for as history_directory_for
 from opsverify.inventory import Inventory, load_inventory
 
 INVENTORY_KEY = pytest.StashKey[Inventory | None]()
@@ -275,6 +277,12 @@ def inventory(pytestconfig: pytest.Config) -> Inventory:
     if inv is None:
         pytest.skip("no environment selected (--env NAME or --inventory PATH)")
     return inv
+
+
+@pytest.fixture(scope="session")
+def history(pytestconfig: pytest.Config, inventory: Inventory) -> History:
+    """Measurements kept between runs of this environment (see :mod:`opsverify.history`)."""
+    return History(history_directory_for(inventory, pytestconfig.rootpath))
 
 
 # ------------------------------------------------------------------------------- collection

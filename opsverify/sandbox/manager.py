@@ -52,6 +52,7 @@ SECTION_ORDER: tuple[str, ...] = (
     "environment",
     "description",
     "env_file",
+    "history_dir",
     "thresholds",
     "http",
     "tls",
@@ -221,6 +222,7 @@ def write_inventory(sb: Sandbox, path: Path) -> Path:
         "environment": "sandbox",
         "description": f"opsverify sandbox on loopback (state {sb.state_dir})",
         "env_file": env_path.name,
+        "history_dir": str(sb.state_dir / "history"),
         "thresholds": THRESHOLDS,
     }
     for key in SECTION_ORDER:

@@ -37,6 +37,9 @@ MEANINGS: dict[tuple[str, str], str] = {
     ("Inventory", "description"): "Free text shown in the report header.",
     ("Inventory", "env_file"): "A `KEY=value` file (relative to the inventory) from which "
     "`${VAR}`s missing from the process environment are read; the file must exist.",
+    ("Inventory", "history_dir"): "Where measurements are kept between runs for checks that "
+    "judge change (database growth, evictions since the previous run); relative to the "
+    "inventory. Default `reports/history/<environment>` under the project root.",
     ("Inventory", "thresholds"): "Limits for the whole environment; see [thresholds](#thresholds).",
     ("Inventory", "http"): "HTTP(S) endpoints: health, readiness, metrics, upload routes. Read by "
     "health, performance, tls (https items) and security (every distinct HTTPS origin).",
