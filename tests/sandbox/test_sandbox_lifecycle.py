@@ -421,3 +421,22 @@ def test_cli_expected_errors_are_one_line() -> None:
         assert "Traceback" not in res.stderr
     finally:
         state_dir.rmdir()
+
+
+def test_orphaned_self_test_sandboxes_are_reaped(tmp_path: Path) -> None:
+    """A session killed with SIGKILL leaves its sandbox; the next session removes it, and
+    only it: a live owner's sandbox and a directory without an owner record stay."""
+    import psutil
+
+    from tests.conftest import OWNER_FILE, PREFIX, reap_orphans
+
+    me = psutil.Process()
+    dead = tmp_path / f"{PREFIX}dead"
+    live = tmp_path / f"{PREFIX}live"
+    foreign = tmp_path / f"{PREFIX}cli"
+    for d in (dead, live, foreign):
+        d.mkdir()
+    (dead / OWNER_FILE).write_text(f"{me.pid} {me.create_time() - 3600}\n")  # pid reused
+    (live / OWNER_FILE).write_text(f"{me.pid} {me.create_time()}\n")
+    assert reap_orphans(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and foreign.exists()
