@@ -122,8 +122,10 @@ class Thresholds(_Model):
 
     timeout_s: float = Field(10, gt=0, le=600)
     disk_used_max_pct: float = Field(90, gt=0, le=100)
+    disk_warn_pct: float = Field(80, gt=0, le=100)
     inode_used_max_pct: float = Field(90, gt=0, le=100)
     memory_used_max_pct: float = Field(85, gt=0, le=100)
+    load_per_core_max: float = Field(2.0, gt=0)
     cert_warn_days: int = Field(30, ge=0, le=3650)
     cert_fail_days: int = Field(7, ge=0, le=3650)
     latency_p95_ms: float = Field(500, gt=0)
@@ -136,18 +138,28 @@ class Thresholds(_Model):
     xid_age_max_pct: float = Field(50, gt=0, le=100)
     cache_hit_ratio_min: float = Field(0.90, ge=0, le=1)
     vacuum_max_age_days: float = Field(7, gt=0)
-    db_growth_max_pct: float = Field(50, gt=0)
+    db_growth_max_pct: float = Field(20, gt=0)
+    db_growth_min_mb: float = Field(100, ge=0)
     replication_lag_s: float = Field(60, gt=0)
+    replication_lag_mb: float = Field(1024, gt=0)
     redis_memory_max_pct: float = Field(90, gt=0, le=100)
-    redis_hit_rate_min: float = Field(0.0, ge=0, le=1)
+    redis_hit_rate_min: float = Field(0.8, ge=0, le=1)
+    redis_hit_rate_min_lookups: int = Field(1000, ge=1)
+    redis_evictions_max: int = Field(0, ge=0)
+    redis_last_save_max_age_h: float = Field(24, gt=0)
+    redis_ping_max_ms: float = Field(50, gt=0)
     redis_slowlog_max: int = Field(10, ge=0)
     redis_fragmentation_max: float = Field(3.0, gt=0)
     redis_clients_max_pct: float = Field(80, gt=0, le=100)
     restart_count_max: int = Field(3, ge=0)
+    container_memory_max_pct: float = Field(90, gt=0, le=100)
+    container_cpu_max_pct: float = Field(90, gt=0)
     log_file_max_mb: float = Field(100, gt=0)
     log_errors_max: int = Field(50, ge=0)
     failed_logins_max: int = Field(20, ge=0)
     suspicious_requests_max: int = Field(0, ge=0)
+    unexpected_writes_max: int = Field(0, ge=0)
+    availability_min_pct: float = Field(99.9, gt=0, le=100)
     slow_statement_mean_ms: float = Field(1000, gt=0)
     backup_size_drop_pct: float = Field(50, gt=0, le=100)
     rto_min: float = Field(30, gt=0)
@@ -159,6 +171,7 @@ class Thresholds(_Model):
     probe_time_cap_s: float = Field(30, gt=0, le=600)
     hsts_min_age_s: int = Field(31536000, ge=0)
     secret_min_length: int = Field(32, ge=1)
+    wal_archive_max_age_s: float = Field(3600, gt=0)  # RPO of the transaction logs
 
     @model_validator(mode="after")
     def _tiers(self) -> Thresholds:
@@ -167,7 +180,26 @@ class Thresholds(_Model):
                 f"cert_fail_days ({self.cert_fail_days}) must not exceed "
                 f"cert_warn_days ({self.cert_warn_days})"
             )
+        if self.disk_warn_pct > self.disk_used_max_pct:
+            raise ValueError(
+                f"disk_warn_pct ({self.disk_warn_pct:g}) must not exceed "
+                f"disk_used_max_pct ({self.disk_used_max_pct:g})"
+            )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _warn_tier_follows_fail_tier(cls, data: Any) -> Any:
+        """A fail tier lowered below the default warning tier (80 %) takes the warning tier
+        with it, unless that is set too: an error about a key the user never wrote helps no
+        one."""
+        if isinstance(data, dict) and "disk_warn_pct" not in data:
+            fail = data.get("disk_used_max_pct")
+            if isinstance(fail, int | float) and not isinstance(fail, bool):
+                default = cls.model_fields["disk_warn_pct"].default
+                if fail < default:
+                    return {**data, "disk_warn_pct": fail}
+        return data
 
 
 THRESHOLD_NAMES = frozenset(Thresholds.model_fields)
@@ -256,11 +288,42 @@ class CertFile(_Model):
         return f"<CertFile {self.label}>"
 
 
+class Migrations(_Model):
+    """Where the schema revision is recorded and which revision the deploy expects."""
+
+    table: str = "alembic_version"
+    column: str = "version_num"
+    expect: str | list[str]
+
+    @field_validator("table", "column")
+    @classmethod
+    def _ident(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$", v):
+            raise ValueError(f"'{v}' is not a plain SQL identifier (schema.table or table)")
+        return v
+
+    @field_validator("expect")
+    @classmethod
+    def _expect(cls, v: str | list[str]) -> str | list[str]:
+        if not v or (isinstance(v, list) and not all(x.strip() for x in v)):
+            raise ValueError("must name the expected revision(s)")
+        return v
+
+    @property
+    def expected(self) -> list[str]:
+        return sorted([self.expect] if isinstance(self.expect, str) else set(self.expect))
+
+
 class Postgres(_Named):
     dsn: str
     restore_dsn: str | None = None
     superusers: list[str] = Field(default_factory=lambda: ["postgres"])
     require_ssl: bool = False
+    # expected streaming replicas: a count, or the application_names they connect with
+    replicas: int | list[str] | None = None
+    wal_archive: bool = False  # the server must archive WAL (point-in-time recovery, RPO)
+    wal_archive_max_age_s: float | None = Field(None, gt=0)
+    migrations: Migrations | None = None
 
     @field_validator("dsn", "restore_dsn")
     @classmethod
@@ -274,6 +337,18 @@ class Postgres(_Named):
             raise ValueError("is neither a postgresql:// URL nor a key=value DSN")
         return v
 
+    @field_validator("replicas")
+    @classmethod
+    def _replicas(cls, v: int | list[str] | None) -> int | list[str] | None:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("must not be negative")
+        if isinstance(v, list):
+            if not v or any(not n.strip() for n in v):
+                raise ValueError("lists application_names: none may be empty")
+            if len(set(v)) != len(v):
+                raise ValueError("names a replica twice")
+        return v
+
 
 class Redis(_Named):
     url: str
@@ -285,6 +360,23 @@ class Redis(_Named):
         return _check_url(v, ("redis", "rediss", "unix"))
 
 
+class LogPattern(_Named):
+    """A log line pattern with a limit (runbook: ``logs backend | grep -i "rate limit"``)."""
+
+    pattern: str
+    max: int = Field(0, ge=0)
+    services: list[str] = Field(default_factory=list)  # empty: every docker service
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"'{v}' is not a valid regular expression: {exc}") from None
+        return v
+
+
 class Docker(_Model):
     url: str = "unix:///var/run/docker.sock"
     project: str | None = None
@@ -292,11 +384,42 @@ class Docker(_Model):
     one_shot: list[str] = Field(default_factory=list)
     allow_root: list[str] = Field(default_factory=list)
     allow_privileged: list[str] = Field(default_factory=list)
+    log_patterns: list[LogPattern] = Field(default_factory=list)
+    allow_capabilities: dict[str, list[str]] = Field(default_factory=dict)
+    allow_writable_rootfs: list[str] = Field(default_factory=list)
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
         return _check_url(v, ("unix", "tcp", "ssh", "http", "https"))
+
+
+class RequiredFile(_Model):
+    """A file that must exist on the host (a model checkpoint, a licence), optionally with a
+    minimum size (a truncated copy exists but is useless)."""
+
+    path: str
+    min_size: int | None = None
+
+    @field_validator("min_size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return None if v is None else parse_size(v)
+
+
+class SecurityUpdates(_Model):
+    """Pending OS security updates are checked on this host (apt: Debian, Ubuntu)."""
+
+    manager: Literal["apt"] = "apt"
+    root: str = "/"  # the system apt reads: / or a chroot / image root mounted elsewhere
+    lists_max_age_days: float = Field(7, gt=0)  # older package lists cannot tell what is pending
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"'{v}' must be an absolute path")
+        return v
 
 
 class Host(_Named):
@@ -306,6 +429,25 @@ class Host(_Named):
     env_files: list[str] = Field(default_factory=list)
     log_dirs: list[str] = Field(default_factory=list)
     service_user: str | None = None
+    nginx_conf: str | None = None
+    nginx_directives: list[str] = Field(default_factory=list)
+    min_free: dict[str, int] = Field(default_factory=dict)  # path -> bytes that must stay free
+    required_files: list[RequiredFile] = Field(default_factory=list)
+    security_updates: SecurityUpdates | None = None
+
+    @field_validator("min_free", mode="before")
+    @classmethod
+    def _min_free(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {str(k): parse_size(x) for k, x in v.items()}
+        return v
+
+    @field_validator("required_files", mode="before")
+    @classmethod
+    def _required_files(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"path": x} if isinstance(x, str) else x for x in v]
+        return v
 
     @field_validator("target")
     @classmethod
@@ -340,6 +482,16 @@ class Backup(_Named):
     mirror: str | None = None
     expect_paths: list[str] = Field(default_factory=list)  # tar_gz: members that must exist
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        # "database_*.sql.gz" (files in path) or "*/database.sql" (one folder per day)
+        parts = v.split("/")
+        if len(parts) > 2 or not all(parts):
+            raise ValueError(f"'{v}' must be a file pattern ('database_*.sql.gz') or one "
+                             "folder level and a file pattern ('*/database.sql')")
+        return v
+
     @field_validator("min_size", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
@@ -349,6 +501,15 @@ class Backup(_Named):
 class Prometheus(_Model):
     url: str
     queries: dict[str, str] = Field(default_factory=dict)
+    expect_rules: list[str] = Field(default_factory=list)
+    availability_window: str = "30d"
+
+    @field_validator("availability_window")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not re.fullmatch(r"(\d+(ms|s|m|h|d|w|y))+", v):
+            raise ValueError(f"'{v}' is not a Prometheus duration such as 30d, 12h or 5m")
+        return v
 
     @field_validator("url")
     @classmethod
@@ -366,18 +527,46 @@ class Alertmanager(_Model):
         return _check_url(v, ("http", "https"))
 
 
+class ClosedPort(_Model):
+    """A TCP port that must NOT accept connections (``host:port`` string or a mapping)."""
+
+    port: int = Field(ge=1, le=65535)
+    host: str = "127.0.0.1"
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.host}:{self.port}"
+
+
 class DefaultCredential(_Model):
     user: str
     password: str
     url: str | None = None
     postgres: str | None = None
     redis: str | None = None
+    # url logins: how the login is sent and what proves it succeeded (never "any 200")
+    kind: Literal["basic", "form", "json", "grafana"] = "basic"
+    user_field: str | None = None
+    password_field: str | None = None
+    success_cookie: str | None = None
+    success_marker: str | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> DefaultCredential:
         given = [k for k in ("url", "postgres", "redis") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of url, postgres, redis")
+        extras = [k for k in ("user_field", "password_field", "success_cookie", "success_marker")
+                  if getattr(self, k)]
+        if not self.url and (self.kind != "basic" or extras):
+            raise ValueError(f"kind and {', '.join(extras) or 'login fields'} apply to url "
+                             "logins only")
+        if self.kind == "basic" and extras:
+            raise ValueError(f"{', '.join(extras)}: only for kind form, json or grafana")
+        if self.kind == "json" and not (self.success_cookie or self.success_marker):
+            raise ValueError("kind json needs success_cookie or success_marker (a 200 alone "
+                             "does not prove a login)")
         return self
 
 
@@ -402,11 +591,28 @@ class Security(_Model):
     default_credentials: list[DefaultCredential] = Field(default_factory=list)
     vulnerability_reports: list[VulnReport] = Field(default_factory=list)
     access_logs: list[str] = Field(default_factory=list)
+    closed_ports: list[ClosedPort] = Field(default_factory=list)
+    write_paths: list[str] | None = None
 
-    @field_validator("forbidden_paths", "listing_paths")
+    @field_validator("closed_ports", mode="before")
     @classmethod
-    def _paths(cls, v: list[str]) -> list[str]:
-        for p in v:
+    def _host_port(cls, v: Any) -> Any:
+        if not isinstance(v, list):
+            return v
+        out = []
+        for x in v:
+            if isinstance(x, str):
+                host, sep, port = x.rpartition(":")
+                if not sep or not port.isdigit():
+                    raise ValueError(f"'{x}' is not host:port (e.g. 127.0.0.1:5432)")
+                x = {"host": host.strip("[]") or "127.0.0.1", "port": int(port)}
+            out.append(x)
+        return out
+
+    @field_validator("forbidden_paths", "listing_paths", "write_paths")
+    @classmethod
+    def _paths(cls, v: list[str] | None) -> list[str] | None:
+        for p in v or []:
             if not p.startswith("/"):
                 raise ValueError(f"'{p}' must be a URL path starting with '/'")
         return v

@@ -36,7 +36,11 @@ def test_newest_backup_is_fresh(target, inventory):
         f"{target.name}: no file matching {target.pattern} in {listing.directory}: no backup "
         f"at all (RPO {max_age_h:g} h)")
     age_h = newest.age_h(listing.observed_at)
+    # per-day layout: newer day folders without the file say where the job stopped
+    newer_empty = [f for f in listing.folders_without_file if f > newest.name.split("/")[0]]
     assert age_h <= max_age_h, (
         f"{target.name}: newest backup {newest.name} is {age_h:.1f} hours old "
         f"(written {newest.modified:%Y-%m-%d %H:%M %Z}), threshold {max_age_h:g} h: "
-        "the backup job has not produced a backup since")
+        "the backup job has not produced a backup since"
+        + (f" (folder(s) {', '.join(newer_empty)} hold no {target.pattern.split('/')[-1]})"
+           if newer_empty else ""))

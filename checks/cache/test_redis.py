@@ -1,6 +1,7 @@
 """Redis as a cache: memory headroom, eviction policy, persistence, slow commands.
 
-Read-only: INFO, SLOWLOG GET/LEN and PING only (no CONFIG, never a write).
+Read-only: INFO, SLOWLOG GET/LEN and PING; CONFIG GET only for the ``save`` points, which
+INFO does not show (CCH-008); never a write.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import redis
 
 from opsverify.catalog import check
@@ -163,3 +165,84 @@ def test_clients_below_maxclients(target: Any, inventory: Inventory,
         f"{target.name}: {clients} connected clients are {pct:.0f}% of maxclients "
         f"{maxclients}, above redis_clients_max_pct {limit:g}% "
         f"({obs.int('rejected_connections')} connections rejected since the last restart)")
+
+
+@check(
+    id="CCH-008",
+    title="Redis changes reach an RDB snapshot within redis_last_save_max_age_h when "
+          "snapshots are configured",
+    severity="normal",
+    schedules=["daily"],
+    targets="redis",
+    rationale="""With RDB persistence, everything written since the last successful save is
+        lost on a restart or crash. CCH-003 sees a save that failed; this check sees saves
+        that never happen although writes keep coming: save points that never fire for this
+        write rate, or BGSAVEs that stopped being attempted. The runbooks back up daily, so
+        unsaved changes older than a day (redis_last_save_max_age_h, 24 h) are beyond what
+        they promise to recover. An old save with no changes since is fine: the disk holds
+        everything. Without save points (a pure cache, save "") the check does not apply.""",
+    remediation="""Compare CONFIG GET save with the write rate (INFO persistence:
+        rdb_changes_since_last_save, rdb_last_save_time); use save points that fire (the
+        Redis default: 3600 1 300 100 60 10000), persist them in redis.conf, run BGSAVE now
+        and confirm rdb_last_bgsave_status:ok and a fresh rdb_last_save_time.""",
+    references=["runbook 001 Horalix View: volumes (redis-data)",
+                "runbook 000 DICOM viewer: Backup Operations (daily backups)"],
+)
+def test_last_save_recent(target: Any, inventory: Inventory, redis_client: redis.Redis) -> None:
+    limit_h = inventory.threshold("redis_last_save_max_age_h", target)
+    attach_threshold(redis_last_save_max_age_h=limit_h)
+    save = redis_stats.config_get(redis_client, "save", target=target.name).strip()
+    obs = redis_stats.info(redis_client, target=target.name)
+    f = obs.fields
+    age_s = max(obs.server_time - obs.int("rdb_last_save_time"), 0.0)
+    changes = obs.int("rdb_changes_since_last_save")
+    attach("redis snapshots", {"save": save, "last_save_age_s": round(age_s), **{
+        k: f.get(k) for k in ("rdb_last_save_time", "rdb_changes_since_last_save",
+                              "rdb_last_bgsave_status", "rdb_bgsave_in_progress",
+                              "aof_enabled", "uptime_in_seconds")}})
+    if not save:
+        pytest.skip(f"{target.name}: RDB snapshots are off (save \"\")"
+                    + (": AOF persists the writes (CCH-003 judges it)" if obs.int("aof_enabled")
+                       else ": no persistence, a pure cache") + "; no save age to judge")
+    assert not (changes and age_s > limit_h * 3600), (
+        f"{target.name}: {changes} write(s) are not on disk: the last successful RDB save was "
+        f"{_ago(age_s)} ago, above redis_last_save_max_age_h {limit_h:g} h (save points "
+        f"'{save}', last bgsave status {f.get('rdb_last_bgsave_status')}); a restart now "
+        "loses them")
+
+
+@check(
+    id="CCH-009",
+    title="Redis answers PING within redis_ping_max_ms (median of a few round trips)",
+    severity="minor",
+    schedules=["daily"],
+    targets="redis",
+    rationale="""Redis executes one command at a time: a long Lua script, KEYS on a big
+        keyspace, a fork on a host short of memory or a saturated CPU make every client wait,
+        and PING waits behind them. A PING that should take well under a millisecond taking
+        tens of milliseconds is felt by every request that touches the cache. The median of
+        a few spaced PINGs ignores one unlucky hiccup.""",
+    remediation="""Runbook 'Redis Optimization': redis-cli slowlog get 10 and INFO stats /
+        commandstats for the blocking commands, redis-cli --latency from the application
+        host to separate network from server, INFO persistence for forks (latest_fork_usec),
+        and the host's CPU and swap; replace the slow commands (SCAN, smaller scripts).""",
+    references=[RUNBOOK_REDIS],
+)
+def test_ping_fast(target: Any, inventory: Inventory, redis_client: redis.Redis) -> None:
+    limit = inventory.threshold("redis_ping_max_ms", target)
+    attach_threshold(redis_ping_max_ms=limit)
+    sample = redis_stats.ping_sample(redis_client, target=target.name)
+    attach("redis ping", sample.summary())
+    assert sample.median_ms <= limit, (
+        f"{target.name}: median PING round trip {sample.median_ms:.1f} ms over "
+        f"{len(sample.rtts_ms)} pings (max {max(sample.rtts_ms):.1f} ms) is above "
+        f"redis_ping_max_ms {limit:g} ms: the server is busy (slow commands? see the slowlog) "
+        "or the network to it is slow")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

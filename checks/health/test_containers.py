@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import pytest
 
 from opsverify.catalog import check
 from opsverify.evidence import attach, attach_text, attach_threshold
@@ -183,3 +184,51 @@ def test_service_logs_have_few_errors(target: Service, inventory: Inventory,
     assert total <= limit, (
         f"{target.name}: {total} ERROR/CRITICAL lines in the last 24 h, limit {limit}"
         + (f"; most frequent: {top}" if top else ""))
+
+
+@check(
+    id="HLT-012",
+    title="Containers use less memory and CPU than their limits' share",
+    severity="normal",
+    schedules=["daily"],
+    targets="docker",
+    rationale="""A container near its memory limit is one allocation away from an OOM kill
+        (HLT-006 sees it only afterwards); one at its CPU limit is throttled by the kernel
+        and answers slowly while the host looks idle. The runbooks' `docker stats
+        --no-stream` review, made a rule: memory (page cache excluded, as docker stats does)
+        and CPU against the container's own limits. Containers without limits are listed in
+        the evidence; whether limits must be set is the security checks' concern.""",
+    remediation="""Run `docker stats --no-stream` and `docker top CONTAINER`: for memory, look
+        for a leak (usage growing since the start) or large files in the container's tmpfs
+        (/dev/shm, /tmp), restart it in a quiet moment and raise `mem_limit` if the load
+        really grew; for CPU, find the busy process, then raise `cpus` or add replicas.""",
+    references=["runbook: docker stats --no-stream", "runbook: Resource usage (CPU < 80 %)"],
+)
+def test_containers_within_resource_limits(target: Docker, inventory: Inventory,
+                                           docker_client: docker.DockerClient) -> None:
+    mem_max = inventory.threshold("container_memory_max_pct")
+    cpu_max = inventory.threshold("container_cpu_max_pct")
+    rows = cp.stats_many(docker_client, target.project, target="docker",
+                         timeout_s=inventory.threshold("timeout_s"))
+    attach_text("docker stats --no-stream", cp.stats_table(rows))
+    no_mem = [s.name for s in rows if not s.memory_limit_bytes]
+    no_cpu = [s.name for s in rows if s.cpu_limit is None]
+    attach("stats", {"containers": [{**s.__dict__, "memory_pct": s.memory_pct,
+                                     "cpu_pct_of_limit": s.cpu_pct_of_limit} for s in rows],
+                     "without_memory_limit": no_mem, "without_cpu_limit": no_cpu})
+    attach_threshold(container_memory_max_pct=mem_max, container_cpu_max_pct=cpu_max)
+    project = target.project or "(any)"
+    assert rows, f"docker: project {project} has no running container: nothing to measure"
+    if len(no_mem) == len(rows) and len(no_cpu) == len(rows):
+        pytest.skip(f"no running container of project {project} has a memory or CPU limit: "
+                    "nothing to compare against (missing limits are a security finding)")
+    problems = []
+    for s in rows:
+        if s.memory_pct is not None and s.memory_pct >= mem_max:
+            problems.append(f"{s.name} uses {s.memory_pct:g}% of its memory limit "
+                            f"({s.memory_used_bytes // 2**20} MiB of "
+                            f"{s.memory_limit_bytes // 2**20} MiB), limit {mem_max:g}%")
+        if s.cpu_pct_of_limit is not None and s.cpu_pct_of_limit >= cpu_max:
+            problems.append(f"{s.name} uses {s.cpu_pct_of_limit:g}% of its CPU limit "
+                            f"({s.cpu_pct:g}% CPU of {s.cpu_limit:g} CPUs), limit {cpu_max:g}%")
+    assert not problems, "docker: " + "; ".join(problems)

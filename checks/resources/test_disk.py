@@ -88,3 +88,30 @@ def test_inode_usage_below_threshold(target: Mount, inventory: Inventory) -> Non
     assert usage.inodes_used_pct < limit, (
         f"{target.name}: {usage.inodes_used_pct:g}% of inodes used ({usage.inodes_free} free "
         f"of {usage.inodes_total} on {usage.mount_point}), limit {limit:g}%")
+
+
+@check(
+    id="RES-007",
+    title="Mounts stay below the disk-use warning tier",
+    severity="minor",
+    schedules=["daily"],
+    targets=mounts,
+    rationale="""The runbooks' two tiers: warn at 80 % used, act at 90 % (RES-001). The
+        warning is its own result at minor severity so that a gate at critical ignores it
+        while the daily report shows it: at 80 % there are usually days left to plan a
+        clean-up or a bigger volume in working hours instead of a night-time emergency. A
+        mount past the fail tier is past this one too, and is reported by both.""",
+    remediation="""Plan the clean-up before the fail tier: `du -xh --max-depth=2 MOUNT | sort
+        -h | tail` shows what grew; expire old backups and rotated logs, prune unused Docker
+        images, or schedule growing the volume. Compare with the previous reports to see how
+        fast it fills.""",
+    references=["runbook: Disk space (warn 80 %, fail 90 %)"],
+)
+def test_disk_usage_below_warning_tier(target: Mount, inventory: Inventory) -> None:
+    warn = inventory.threshold("disk_warn_pct", target.host)
+    usage = _usage(target)
+    attach_threshold(disk_warn_pct=warn)
+    assert usage.used_pct < warn, (
+        f"{target.name}: {usage.used_pct:g}% used ({usage.kib_available // 1024} MiB free of "
+        f"{usage.kib_total // 1024} MiB on {usage.mount_point}), warning tier {warn:g}% "
+        f"(fail tier {inventory.threshold('disk_used_max_pct', target.host):g}%)")

@@ -6,11 +6,12 @@ from fixtures.security import http_logins
 from opsverify.catalog import check
 from opsverify.evidence import attach
 from opsverify.probes import credentials
+from opsverify.probes import http as http_probe
 
 
 @check(
     id="SEC-007",
-    title="Declared default logins (HTTP basic) are refused",
+    title="Declared default logins (HTTP basic, HTML form, JSON such as Grafana) are refused",
     severity="critical",
     schedules=["daily", "predeploy", "postdeploy"],
     targets=http_logins,
@@ -19,14 +20,34 @@ from opsverify.probes import credentials
               "admin console.",
     remediation="Change the password of that account now (or disable it), store the new one in "
                 "the secret store, and review its access log for logins since deployment.",
-    references=["runbook 001: Update Passwords", "runbook 002: Security Incident Response"],
+    references=["runbook 000 DICOM viewer: Service URLs (Grafana admin/admin)",
+                "runbook 001: Update Passwords", "runbook 002: Security Incident Response"],
 )
-def test_default_login_refused(target, inventory, http_session):
+def test_default_login_refused(target, inventory):
     o = target.origin
-    attempt = credentials.http_basic_login(
-        http_session, target.url, target.user, target.password, target=target.name,
-        timeout_s=inventory.threshold("timeout_s"),
-        ca_file=o.ca_file if o else None, resolve=o.resolve if o else None)
+    timeout = inventory.threshold("timeout_s")
+    ca_file, resolve = (o.ca_file, o.resolve) if o else (None, None)
+    login = target.login
+    if login is not None and login.kind != "basic":
+        spec = credentials.login_spec(
+            login.kind, user_field=login.user_field, password_field=login.password_field,
+            success_cookie=login.success_cookie, success_marker=login.success_marker)
+        form = credentials.form_login(target.url, target.user, target.password, spec,
+                                      target=target.name, timeout_s=timeout, ca_file=ca_file,
+                                      resolve=resolve)
+        attach("login attempt", form)
+        assert form.verdict == "refused", (
+            f"{target.url} accepted the default login for user '{target.user}' ({login.kind} "
+            f"login: {form.reason}; a random password was refused)")
+        return
+    # A fresh session: a cookie from the login must not ride along on later checks' requests.
+    session = http_probe.new_session(pool_maxsize=1)
+    try:
+        attempt = credentials.http_basic_login(
+            session, target.url, target.user, target.password, target=target.name,
+            timeout_s=timeout, ca_file=ca_file, resolve=resolve)
+    finally:
+        session.close()
     attach("login attempt", attempt)
     if attempt.verdict == "unprotected":
         raise AssertionError(

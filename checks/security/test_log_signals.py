@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
 from fixtures.security import access_logs, log_dirs
 from opsverify.catalog import check
 from opsverify.evidence import attach, attach_threshold
-from opsverify.probes import log_signals
+from opsverify.inventory import Inventory
+from opsverify.probes import container_logs, log_signals
+
+
+@dataclass(frozen=True)
+class DockerService:
+    name: str
+    project: str | None
+
+
+def docker_services(inv: Inventory) -> list[tuple[str, Any]]:
+    """docker services (their containers' stdout/stderr logs)"""
+    d = inv.docker
+    if d is None:
+        return []
+    return [(s, DockerService(s, d.project)) for s in d.services]
+
+
+def write_logs(inv: Inventory) -> list[tuple[str, Any]]:
+    """security.write_paths (applied to security.access_logs)"""
+    if inv.security is None or inv.security.write_paths is None:
+        return []
+    return access_logs(inv)
 
 
 @check(
@@ -64,3 +90,71 @@ def test_no_injection_requests(target, inventory):
     assert obs.count <= limit, (
         f"{target}: {obs.count} injection-looking requests in the last 24 h (threshold {limit}; "
         f"{kinds}); top sources: {top}")
+
+
+@check(
+    id="SEC-031",
+    title="Failed logins in the containers' logs (stdout) stay under the threshold",
+    severity="normal",
+    schedules=["daily"],
+    targets=docker_services,
+    rationale="Containerised backends log to stdout, not to files: password guessing against "
+              "them shows only in `docker compose logs`, which the runbooks grep daily for "
+              "failed logins.",
+    remediation="Look at the top source addresses in the evidence (`docker compose logs "
+                "--since 24h SERVICE | grep -i 'failed login'`): block them, check whether a "
+                "targeted account then logged in, enforce rate limiting on the login route.",
+    references=["runbook 000 DICOM viewer: Security Monitoring (authentication failed)",
+                "runbook 003 SpherosegV4: Security Checklist (Failed login)"],
+)
+def test_failed_logins_in_container_logs(target, inventory, docker_client):
+    names = container_logs.service_containers(docker_client, target.project, target.name,
+                                              target=target.name)
+    assert names, (f"{target.name}: no container of service {target.name} in project "
+                   f"{target.project or '(any)'}: its logs cannot be read")
+    since = dt.datetime.now(dt.UTC) - container_logs.WINDOW
+    logs = container_logs.read_many(docker_client, names, since=since, target=target.name)
+    obs = log_signals.count_failed_logins([ln for c in logs for ln in c.lines])
+    obs.files = [f"container {n}" for n in names]
+    obs.truncated = any(c.truncated for c in logs)
+    limit = int(inventory.threshold("failed_logins_max"))
+    attach("failed logins in container logs (last 24 h)", obs)
+    attach("logs read", container_logs.summary(logs))
+    attach_threshold(failed_logins_max=limit)
+    top = ", ".join(f"{ip} ({n})" for ip, n in obs.top_sources) or "none"
+    assert obs.count <= limit, (
+        f"{target.name}: {obs.count} failed logins in the logs of {', '.join(names)} in the "
+        f"last 24 h (threshold {limit}); top sources: {top}")
+
+
+@check(
+    id="SEC-032",
+    title="Access logs show no write requests (POST/PUT/PATCH/DELETE) outside the API paths",
+    severity="normal",
+    schedules=["daily"],
+    targets=write_logs,
+    rationale="A static frontend takes no writes: POST/PUT/DELETE to other paths are scanners "
+              "trying upload forms, WebDAV or admin endpoints (`POST /wp-login.php`, `PUT "
+              "/shell.php`). The runbook's security checklist looks for them in the nginx "
+              "log.",
+    remediation="Check the responses those requests got (a 2xx to a PUT outside the API needs "
+                "an incident review), block the sources, and limit methods in nginx outside "
+                "the API (`limit_except GET HEAD { deny all; }`). If a path legitimately takes "
+                "writes (a login form), add its prefix to security.write_paths.",
+    references=["runbook 003 SpherosegV4: Security Checklist (nginx logs: POST/PUT/DELETE "
+                "outside /api)"],
+)
+def test_no_writes_outside_api(target, inventory):
+    allowed = list(inventory.security.write_paths or [])
+    lines = log_signals.read_local_tail(target, target=target)
+    obs = log_signals.count_unexpected_writes(lines, allowed)
+    obs.files = [target]
+    limit = int(inventory.threshold("unexpected_writes_max"))
+    attach("write requests outside the API (last 24 h)", obs)
+    attach_threshold(unexpected_writes_max=limit, write_paths=", ".join(allowed) or "none")
+    methods = ", ".join(f"{k}: {n}" for k, n in sorted(obs.by_method.items()))
+    paths = ", ".join(f"{p} ({n})" for p, n in obs.top_paths)
+    top = ", ".join(f"{ip} ({n})" for ip, n in obs.top_sources) or "none"
+    assert obs.count <= limit, (
+        f"{target}: {obs.count} write requests outside {', '.join(allowed) or '(no path)'} in "
+        f"the last 24 h (threshold {limit}; {methods}); paths: {paths}; top sources: {top}")

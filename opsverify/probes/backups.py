@@ -4,6 +4,11 @@ A backup is only proven by restoring it (:mod:`opsverify.probes.restore`); every
 the cheap part a daily run can afford on production-sized files: every read is streamed in
 1 MiB chunks, nothing is loaded whole into memory, and external tools run with a timeout.
 
+Layouts: ``pattern`` matches file names in ``path`` (``database_*.sql.gz``), or, with one
+``/``, file names inside the matching folders of ``path``: ``*/database.sql`` for one folder
+per day (``/backup/horalix/20261123/database.sql``). A file's ``name`` is then the relative
+path (``20261123/database.sql``), so its day comes from the folder name.
+
 Dates: a file's *time* is its mtime (what ``ls -t`` in the runbooks shows); its *day* for the
 retention calendar comes from a date in its name (``database_20261123_020000.sql.gz``), else
 from its mtime. Names are read as local dates, as ``date +%Y%m%d`` writes them.
@@ -95,6 +100,8 @@ class BackupListing:
     exists: bool
     files: list[BackupFile] = field(default_factory=list)
     observed_at: float = field(default_factory=time.time)
+    #: per-day layout: matching folders that hold no matching file (a job that died early)
+    folders_without_file: list[str] = field(default_factory=list)
 
     @property
     def newest(self) -> BackupFile | None:
@@ -113,6 +120,8 @@ class BackupListing:
             "files_matching": len(self.files),
             "newest": newest.summary(self.observed_at) if newest else None,
             "last_files": [f.summary(self.observed_at) for f in reversed(self.files[-last:])],
+            **({"folders_without_file": self.folders_without_file[-last:]}
+               if self.folders_without_file else {}),
         }
 
 
@@ -132,21 +141,40 @@ def list_backups(directory: str | Path, pattern: str, *, target: str) -> BackupL
         entries = list(os.scandir(d))
     except OSError as exc:
         raise ProbeError(target, f"cannot list {d}: {exc.strerror}") from None
-    for entry in entries:
-        if not fnmatch.fnmatchcase(entry.name, pattern):
-            continue
+    folder_pattern, _, file_pattern = pattern.rpartition("/")
+    candidates: list[tuple[str, os.DirEntry[str]]] = []
+    empty_folders: list[str] = []
+    if folder_pattern:
+        for folder in sorted(entries, key=lambda e: e.name):
+            try:
+                if not (fnmatch.fnmatchcase(folder.name, folder_pattern) and folder.is_dir()):
+                    continue
+                inner = list(os.scandir(folder.path))
+            except FileNotFoundError:
+                continue  # removed while listing (rotation)
+            except OSError as exc:
+                raise ProbeError(target, f"cannot list {folder.path}: {exc.strerror}") from None
+            found = [(f"{folder.name}/{e.name}", e) for e in inner
+                     if fnmatch.fnmatchcase(e.name, file_pattern)]
+            candidates += found
+            if not found:
+                empty_folders.append(folder.name)
+    else:
+        candidates = [(e.name, e) for e in entries if fnmatch.fnmatchcase(e.name, pattern)]
+    for name, entry in candidates:
         try:
             if not entry.is_file():
                 continue
             st = entry.stat()
         except OSError:
             continue  # removed while listing (rotation): not ours to report
-        named = parse_name_date(entry.name)
+        named = parse_name_date(name)
         day = named or dt.datetime.fromtimestamp(st.st_mtime).date()
-        files.append(BackupFile(entry.path, entry.name, st.st_size, st.st_mtime, day,
+        files.append(BackupFile(entry.path, name, st.st_size, st.st_mtime, day,
                                 "name" if named else "mtime"))
     files.sort(key=lambda f: (f.mtime, f.name))
-    return BackupListing(str(d), pattern, exists=True, files=files)
+    return BackupListing(str(d), pattern, exists=True, files=files,
+                         folders_without_file=empty_folders)
 
 
 # ---------------------------------------------------------------------------------- size
@@ -297,8 +325,10 @@ def verify_manifest(listing: BackupListing, manifest_name: str, *, cache: HashCa
             text = fh.read(64 * 1024 * 1024)
     except OSError as exc:
         raise ProbeError(target, f"cannot read {mpath}: {exc.strerror}") from None
+    # per-day layout: the manifest lists relative paths (``sha256sum */database.sql``)
+    per_day = "/" in listing.pattern
     manifest = {n: h for n, h in parse_manifest(text).items()
-                if fnmatch.fnmatchcase(Path(n).name, listing.pattern)}
+                if fnmatch.fnmatchcase(n if per_day else Path(n).name, listing.pattern)}
     obs.entries_for_pattern = len(manifest)
     on_disk = {f.name: f for f in listing.files}
     if newest is not None:

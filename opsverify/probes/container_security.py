@@ -1,5 +1,7 @@
 """Container security facts from the Docker Engine API: inspect only, nothing is started.
 
+Root, privileged, Docker socket, added capabilities, memory limit, read-only root filesystem.
+
 Every container of the compose project counts, running or not: a privileged debug container
 that was created and forgotten is one ``docker start`` away from owning the host.
 """
@@ -18,6 +20,13 @@ API_TIMEOUT_S = 30
 SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+#: Capabilities that turn a container escape (or a compromised process) into control of the
+#: host or its network: mount/namespaces, kernel modules, raw devices, tracing other processes,
+#: reading any file, the host's clock, LSM policy, eBPF. ``ALL`` is all of them.
+DANGEROUS_CAPABILITIES = frozenset({
+    "ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "SYS_RAWIO", "DAC_READ_SEARCH",
+    "SYS_BOOT", "SYS_TIME", "MAC_ADMIN", "MAC_OVERRIDE", "BPF", "PERFMON", "SYSLOG",
+})
 
 
 @dataclass
@@ -30,6 +39,23 @@ class ContainerFacts:
     privileged: bool
     socket_mounts: list[str] = field(default_factory=list)
     cap_add: list[str] = field(default_factory=list)
+    memory_limit: int = 0  # bytes, HostConfig.Memory (0: unlimited)
+    readonly_rootfs: bool = False
+
+    @property
+    def dangerous_caps(self) -> list[str]:
+        """The added capabilities in :data:`DANGEROUS_CAPABILITIES`, normalised (``SYS_ADMIN``)."""
+        return sorted({c for c in map(normalize_cap, self.cap_add)
+                       if c in DANGEROUS_CAPABILITIES})
+
+
+def normalize_cap(name: str) -> str:
+    """``cap_sys_admin``, ``CAP_SYS_ADMIN`` and ``SYS_ADMIN`` are the same capability.
+    >>> normalize_cap(" cap_net_admin ")
+    'NET_ADMIN'
+    """
+    n = name.strip().upper()
+    return n[4:] if n.startswith("CAP_") else n
 
 
 def client(url: str, *, target: str, timeout_s: float) -> docker.DockerClient:
@@ -70,6 +96,8 @@ def facts(attrs: dict[str, Any]) -> ContainerFacts:
         privileged=bool(host.get("Privileged")),
         socket_mounts=sockets,
         cap_add=list(host.get("CapAdd") or []),
+        memory_limit=int(host.get("Memory") or 0),
+        readonly_rootfs=bool(host.get("ReadonlyRootfs")),
     )
 
 

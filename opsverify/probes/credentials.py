@@ -8,9 +8,14 @@ acceptance nor a clear refusal is a :class:`ProbeError` (the check is broken, no
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import json
+import re
+import secrets
+import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import psycopg
 import redis
@@ -94,6 +99,188 @@ def http_basic_login(
         return attempt
     raise ProbeError(target, f"{url} answered {status} to a {method} login attempt: neither an "
                              "acceptance nor a refusal (is the URL the protected endpoint?)")
+
+
+# ------------------------------------------------------------------------ form and JSON logins
+@dataclass(frozen=True)
+class LoginSpec:
+    """How a form or JSON login is sent and what proves that it succeeded.
+
+    ``success_cookie``/``success_marker`` are explicit proofs (all given ones must hold). Without
+    them (form logins only), a redirect away from the login page is an acceptance, a redirect
+    back to it or the form shown again is a refusal, and anything else cannot be judged.
+    """
+
+    kind: str  # form | json
+    user_field: str
+    password_field: str
+    success_cookie: str | None = None
+    success_marker: str | None = None
+
+    def criterion(self) -> str:
+        proofs = [f"cookie {self.success_cookie} set"] if self.success_cookie else []
+        if self.success_marker:
+            proofs.append(f"'{self.success_marker}' in a 2xx body")
+        return " and ".join(proofs) or "redirect away from the login page"
+
+
+#: ``grafana``: POST /login {"user", "password"} -> 200 {"message": "Logged in"} plus a
+#: ``grafana_session`` cookie; 401 on a wrong password.
+LOGIN_PRESETS = {
+    "form": LoginSpec("form", "username", "password"),
+    "json": LoginSpec("json", "username", "password"),
+    "grafana": LoginSpec("json", "user", "password", "grafana_session", "Logged in"),
+}
+#: Last path segments of login pages: a redirect there after a POST is a refusal.
+LOGIN_PAGE_NAMES = ("login", "signin", "sign_in", "sign-in", "logon", "log_in", "log-in")
+_PASSWORD_INPUT = re.compile(rb"<input[^>]*type\s*=\s*[\"']?password", re.IGNORECASE)
+_COOKIE_SPLIT = re.compile(r",\s*(?=[^;,=\s]+=)")  # between cookies, not inside Expires dates
+
+
+def login_spec(kind: str, *, user_field: str | None = None, password_field: str | None = None,
+               success_cookie: str | None = None, success_marker: str | None = None) -> LoginSpec:
+    """The preset of ``kind`` with the inventory's overrides applied."""
+    base = LOGIN_PRESETS[kind]
+    return LoginSpec(base.kind, user_field or base.user_field,
+                     password_field or base.password_field,
+                     success_cookie or base.success_cookie, success_marker or base.success_marker)
+
+
+def cookies_set(set_cookie: str | None) -> list[str]:
+    """Names of the cookies a (comma-joined) ``Set-Cookie`` header sets to a live value.
+
+    A cookie cleared on the way (empty value, ``Max-Age=0`` or an ``Expires`` in the past, as
+    logout and failed logins often do) is not set.
+    >>> cookies_set("a=1; Path=/, b=; Max-Age=0, c=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    ['a']
+    """
+    names: list[str] = []
+    for raw in _COOKIE_SPLIT.split(set_cookie or ""):
+        first, *attrs = [p.strip() for p in raw.split(";")]
+        name, eq, value = first.partition("=")
+        if not eq or not name or not value.strip('"'):
+            continue
+        gone = False
+        for attr in attrs:
+            key, _, val = attr.partition("=")
+            if key.strip().lower() == "max-age":
+                gone = val.strip().lstrip("-").isdigit() and int(val) <= 0
+            elif key.strip().lower() == "expires":
+                with contextlib.suppress(TypeError, ValueError, IndexError):
+                    gone = gone or email.utils.parsedate_to_datetime(val).timestamp() < time.time()
+        if not gone:
+            names.append(name.strip())
+    return names
+
+
+def _back_to_login(login_url: str, location: str) -> bool:
+    target = urlsplit(urljoin(login_url, location))
+    last = target.path.rstrip("/").rsplit("/", 1)[-1].lower()
+    return (target.path.rstrip("/") == urlsplit(login_url).path.rstrip("/")
+            or last in LOGIN_PAGE_NAMES or "error" in target.query.lower())
+
+
+def judge_login(spec: LoginSpec, login_url: str, status: int, location: str | None,
+                cookies: list[str], body: bytes) -> tuple[str | None, str]:
+    """``("accepted" | "refused" | None, why)`` for one login response; ``None``: cannot judge.
+
+    Never "any 200": a 2xx counts only with the configured proof (cookie, marker) or, for a
+    form without one, not at all (the form shown again is a refusal, anything else undecided).
+    """
+    if status in (401, 403):
+        return "refused", f"answered {status}"
+    if not 200 <= status < 400:
+        return None, f"answered {status}, neither an acceptance nor a refusal"
+    redirect = 300 <= status < 400
+    if redirect and location and _back_to_login(login_url, location):
+        return "refused", f"redirected back to the login page ({location})"
+    if spec.success_cookie or spec.success_marker:
+        missing = []
+        if spec.success_cookie and spec.success_cookie not in cookies:
+            missing.append(f"no {spec.success_cookie} cookie set")
+        if spec.success_marker and (redirect or spec.success_marker.encode() not in body):
+            missing.append(f"no '{spec.success_marker}' in the body")
+        if missing:
+            return "refused", f"answered {status} with " + " and ".join(missing)
+        return "accepted", f"answered {status} with {spec.criterion()}"
+    if redirect and location:
+        return "accepted", f"redirected away from the login page, to {location}"
+    if not redirect and _PASSWORD_INPUT.search(body):
+        return "refused", f"answered {status} with the login form again"
+    what = "a redirect without Location" if redirect else "neither the login form nor a proof"
+    return None, (f"answered {status} with {what} of success: declare success_cookie or "
+                  "success_marker for this login")
+
+
+@dataclass
+class FormLoginAttempt:
+    """One declared form or JSON login (names of fields and cookies only, never the password)."""
+
+    url: str
+    user: str
+    kind: str
+    fields: list[str]
+    criterion: str
+    status: int
+    redirect_to: str | None
+    cookies_set: list[str]
+    verdict: str  # accepted | refused
+    reason: str
+    control: str | None = None  # the same login with a random password, when the first passed
+
+
+def _post_login(url: str, spec: LoginSpec, user: str, password: str, *, target: str,
+                timeout_s: float, ca_file: str | None, resolve: str | None
+                ) -> tuple[http_probe.HttpObservation, list[str]]:
+    """One POST from a fresh session: no cookie of an earlier attempt (or check) rides along,
+    and the session cookie it may get is dropped with it."""
+    fields = {spec.user_field: user, spec.password_field: password}
+    if spec.kind == "json":
+        body, ctype = json.dumps(fields).encode(), "application/json"
+    else:
+        body, ctype = urlencode(fields).encode(), "application/x-www-form-urlencoded"
+    session = http_probe.new_session(pool_maxsize=1)
+    try:
+        obs = http_probe.fetch(session, url, target=target, timeout_s=timeout_s, method="POST",
+                               ca_file=ca_file, resolve=resolve, data=body, max_body=64 * 1024,
+                               headers={"Content-Type": ctype, "Accept": "application/json, "
+                                        "text/html;q=0.9"})
+    finally:
+        session.close()
+    set_cookie = next((v for k, v in obs.headers.items() if k.lower() == "set-cookie"), None)
+    return obs, cookies_set(set_cookie)
+
+
+def form_login(url: str, user: str, password: str, spec: LoginSpec, *, target: str,
+               timeout_s: float, ca_file: str | None = None, resolve: str | None = None
+               ) -> FormLoginAttempt:
+    """POST ``user``/``password`` as a form or JSON login; judge it with :func:`judge_login`.
+
+    An apparent acceptance is confirmed with one more attempt using a random password: if that
+    "succeeds" too, the success criterion proves nothing and the probe says so (ProbeError).
+    At most two requests. The password never appears in the result or in errors.
+    """
+    obs, cookies = _post_login(url, spec, user, password, target=target, timeout_s=timeout_s,
+                               ca_file=ca_file, resolve=resolve)
+    verdict, why = judge_login(spec, url, obs.status, obs.redirect_to, cookies, obs.body)
+    if verdict is None:
+        raise ProbeError(target, f"{url}: the {spec.kind} login of '{user}' {why}")
+    attempt = FormLoginAttempt(
+        url=url, user=user, kind=spec.kind, fields=[spec.user_field, spec.password_field],
+        criterion=spec.criterion(), status=obs.status, redirect_to=obs.redirect_to,
+        cookies_set=cookies, verdict=verdict, reason=why)
+    if verdict == "accepted":
+        ctl, ctl_cookies = _post_login(url, spec, user, secrets.token_urlsafe(24), target=target,
+                                       timeout_s=timeout_s, ca_file=ca_file, resolve=resolve)
+        ctl_verdict, ctl_why = judge_login(spec, url, ctl.status, ctl.redirect_to, ctl_cookies,
+                                           ctl.body)
+        attempt.control = f"random password: {ctl_verdict or 'undecided'} ({ctl_why})"
+        if ctl_verdict != "refused":
+            raise ProbeError(target, f"{url}: a random password for '{user}' is not refused "
+                                     f"either ({ctl_why}): the success criterion "
+                                     f"({spec.criterion()}) cannot tell a login from a refusal; "
+                                     "declare success_cookie or success_marker")
+    return attempt
 
 
 @dataclass

@@ -160,6 +160,23 @@ def path_kinds(host: Any, paths: list[str], *, target: str) -> list[PathKind]:
     return [PathKind(p, _KIND[k]) for p, k in zip(paths, out, strict=True)]
 
 
+def file_sizes(host: Any, paths: list[str], *, target: str) -> dict[str, int | None]:
+    """Size in bytes of each path that is a regular file (None otherwise), in one round trip.
+
+    ``stat -L`` follows symlinks (a model file is often a link into a release folder) and is
+    the same in GNU coreutils and busybox.
+    """
+    if not paths:
+        return {}
+    script = ('s() { if [ -f "$1" ]; then stat -L -c %s "$1"; else echo -; fi; }; '
+              + "; ".join(f"s {shlex.quote(p)}" for p in paths))
+    out = run(host, f"sh -c {shlex.quote(script)}", target=target).split()
+    if len(out) != len(paths) or any(not (x.isdigit() or x == "-") for x in out):
+        raise ProbeError(target, f"unexpected output while sizing {len(paths)} file(s): "
+                                 f"{redact_text(' '.join(out))[:120]!r}")
+    return {p: (int(x) if x.isdigit() else None) for p, x in zip(paths, out, strict=True)}
+
+
 @dataclass
 class MemoryUsage:
     """Memory in use against the limit that constrains the target's processes.
@@ -281,3 +298,120 @@ def memory_usage(host: Any, *, target: str) -> MemoryUsage:
     return MemoryUsage(source="/proc/meminfo (MemTotal - MemAvailable)", limit_bytes=total,
                        used_bytes=total - avail,
                        detail={"mem_total_bytes": total, "mem_available_bytes": avail})
+
+
+# --- CPU load ------------------------------------------------------------------------------------
+#: Processes listed as evidence next to the load. ``comm`` (the executable's name) only: a
+#: command line can carry passwords and tokens (``--password=...``, DSNs).
+TOP_PROCESSES = 10
+
+
+@dataclass
+class TopProcess:
+    pid: int
+    command: str  # the process name (``comm``), never its arguments
+    cpu_pct: float  # ps' %CPU: CPU time over the process' lifetime, as ``ps``/``top`` show it
+
+
+@dataclass
+class CpuLoad:
+    """The kernel's load averages (runnable + uninterruptible tasks) and the online CPUs.
+
+    A load of 1.0 per CPU means every core had, on average, one task running or waiting;
+    above that, tasks queue for a core and every request gets slower.
+    """
+
+    load_1m: float
+    load_5m: float
+    load_15m: float
+    cpus: int
+    runnable_now: int  # /proc/loadavg's 4th field: tasks runnable at the moment of reading
+    tasks: int
+    top: list[TopProcess]
+    top_error: str = ""  # why the process list is missing (evidence only, never judged)
+
+    def per_core(self, load: float) -> float:
+        return round(load / self.cpus, 2) if self.cpus else 0.0
+
+    @property
+    def per_core_1m(self) -> float:
+        return self.per_core(self.load_1m)
+
+    def summary(self) -> dict[str, Any]:
+        return {"load_1m": self.load_1m, "load_5m": self.load_5m, "load_15m": self.load_15m,
+                "cpus": self.cpus, "per_core_1m": self.per_core_1m,
+                "per_core_5m": self.per_core(self.load_5m),
+                "per_core_15m": self.per_core(self.load_15m),
+                "runnable_now": self.runnable_now, "tasks": self.tasks,
+                "top_processes": [p.__dict__ for p in self.top],
+                **({"top_error": self.top_error} if self.top_error else {})}
+
+
+def parse_loadavg(text: str) -> tuple[float, float, float, int, int]:
+    """(1, 5, 15-minute load, runnable now, tasks) from /proc/loadavg.
+
+    >>> parse_loadavg("0.52 0.58 0.59 3/467 12345\\n")
+    (0.52, 0.58, 0.59, 3, 467)
+    """
+    fields = text.split()
+    if len(fields) < 4 or "/" not in fields[3]:
+        raise ValueError(f"unexpected /proc/loadavg content: {text.strip()[:80]!r}")
+    running, _, total = fields[3].partition("/")
+    return float(fields[0]), float(fields[1]), float(fields[2]), int(running), int(total)
+
+
+def parse_top(text: str, exclude_parent: int | None = None) -> list[TopProcess]:
+    """Rows of ``ps -eo pid,ppid,comm,pcpu`` (header skipped; a name may contain spaces),
+    without the probe's own shell and its children (``ps`` itself, just started, shows a
+    misleading 100 %).
+
+    >>> parse_top("  PID  PPID COMMAND      %CPU\\n  812     1 tmux: server  1.5\\n"
+    ...           "  990   980 ps            100\\n    1     0 init 0.0\\n", exclude_parent=980)
+    [TopProcess(pid=812, command='tmux: server', cpu_pct=1.5), \
+TopProcess(pid=1, command='init', cpu_pct=0.0)]
+    """
+    out = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or not fields[0].isdigit() or not fields[1].isdigit():
+            continue
+        pid, ppid = int(fields[0]), int(fields[1])
+        if exclude_parent is not None and exclude_parent in (pid, ppid):
+            continue
+        try:
+            pct = float(fields[-1])
+        except ValueError:
+            continue
+        out.append(TopProcess(pid, " ".join(fields[2:-1]), pct))
+    return out
+
+
+def cpu_load(host: Any, *, target: str) -> CpuLoad:
+    """Load averages, online CPUs and the busiest processes, in one round trip.
+
+    CPUs: ``getconf _NPROCESSORS_ONLN`` (what ``nproc`` and ``uptime``-reading humans use),
+    falling back to ``nproc`` and /proc/cpuinfo where getconf is missing (busybox). The
+    process list is evidence only: a host whose ``ps`` lacks ``--sort`` (busybox) still gets
+    its load judged, with the reason the list is missing.
+    """
+    cpus_cmd = ("getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null || "
+                "grep -c ^processor /proc/cpuinfo")
+    ps_cmd = (f"echo $$; ps -eo pid,ppid,comm,pcpu --sort=-pcpu 2>&1 | "
+              f"head -n {TOP_PROCESSES + 4}")
+    out = run(host, f"cat /proc/loadavg; echo {_SEP}; {cpus_cmd}; echo {_SEP}; {ps_cmd}",
+              target=target)
+    parts = out.split(_SEP + "\n")
+    if len(parts) != 3:
+        raise ProbeError(target, "unexpected output reading /proc/loadavg and the CPU count")
+    shell, _, ps_out = parts[2].partition("\n")
+    try:
+        l1, l5, l15, running, tasks = parse_loadavg(parts[0])
+        cpus = int(parts[1].split()[0])
+    except (ValueError, IndexError):
+        raise ProbeError(target, f"unexpected /proc/loadavg or CPU count: "
+                                 f"{redact_text(' '.join(parts[:2]).strip())[:120]!r}") from None
+    if cpus < 1:
+        raise ProbeError(target, f"the host reports {cpus} online CPUs")
+    top = parse_top(ps_out, int(shell) if shell.strip().isdigit() else None)[:TOP_PROCESSES]
+    err = "" if top else f"no process list from ps: {redact_text(ps_out.strip())[:160]!r}"
+    return CpuLoad(l1, l5, l15, cpus, running, tasks, top, err)

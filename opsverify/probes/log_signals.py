@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from opsverify.errors import ProbeError
+from opsverify.redact import redact_text
 
 WINDOW = dt.timedelta(hours=24)
 MAX_LINES = 50_000
@@ -183,3 +184,65 @@ def read_local_tail(path: str, *, target: str, max_bytes: int = MAX_TAIL_BYTES) 
     except OSError as exc:
         raise ProbeError(target, f"cannot read access log {path}: {exc.strerror}") from None
     return data.decode("utf-8", "replace").splitlines()
+
+
+#: Methods that change state: outside the declared API prefixes they have no business.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST = re.compile(r'"(?P<method>[A-Z]{3,10}) (?P<path>\S+)(?: HTTP/[\d.]+)?"')
+
+
+@dataclass
+class WriteRequests:
+    """Write-method requests outside the allowed path prefixes (last 24 h of an access log)."""
+
+    count: int = 0
+    allowed_prefixes: list[str] = field(default_factory=list)
+    by_method: dict[str, int] = field(default_factory=dict)
+    top_paths: list[tuple[str, int]] = field(default_factory=list)
+    top_sources: list[tuple[str, int]] = field(default_factory=list)
+    writes_total: int = 0  # every write request in the window, allowed ones included
+    without_timestamp: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+def count_unexpected_writes(lines: list[str], allowed: list[str], *,
+                            now: dt.datetime | None = None) -> WriteRequests:
+    """POST/PUT/PATCH/DELETE requests whose path starts with none of ``allowed``.
+
+    The path is compared without its query string and after percent-decoding, so
+    ``/api%2F..%2Fadmin`` is not taken for an API call.
+
+    >>> count_unexpected_writes(['1.2.3.4 - - [02/Jan/2026:10:00:00 +0000] "POST /wp-login.php '
+    ...     'HTTP/1.1" 404 0'], ["/api/"], now=parse_ts("2026-01-02T11:00:00Z")).count
+    1
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    out = WriteRequests(allowed_prefixes=list(allowed))
+    methods: Counter[str] = Counter()
+    paths: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
+    for line in lines:
+        m = _REQUEST.search(line)
+        if not m or m.group("method") not in WRITE_METHODS:
+            continue
+        ts = parse_ts(line)
+        if ts is not None:
+            if ts.tzinfo is None:
+                ts = ts.replace(tzinfo=dt.UTC)
+            if now - ts > WINDOW:
+                continue
+        else:
+            out.without_timestamp += 1
+        out.writes_total += 1
+        raw_path = m.group("path").split("?", 1)[0]
+        path = unquote_plus(raw_path)
+        if "/../" not in path and any(path.startswith(p) for p in allowed):
+            continue
+        out.count += 1
+        methods[m.group("method")] += 1
+        paths[redact_text(raw_path)[:120]] += 1
+        sources[source_of(line)] += 1
+    out.by_method = dict(methods)
+    out.top_paths = paths.most_common(5)
+    out.top_sources = sources.most_common(5)
+    return out

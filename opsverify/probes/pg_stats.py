@@ -299,3 +299,213 @@ def overdue_maintenance(conn: psycopg.Connection[Any], max_age_days: float, *,
                 analyze_age_days=None if a_age is None else round(float(a_age), 1),
                 autovacuum_disabled=bool(r["autovacuum_disabled"])))
     return sorted(out, key=lambda t: -t.dead)[:MAX_ROWS]
+
+
+# --- transaction-ID wraparound ------------------------------------------------------------------
+#: XIDs (and multixact IDs) compare modulo 2^32: a value older than 2^31 would read as the future,
+#: so PostgreSQL must freeze every row before its age reaches this (docs: "Preventing Transaction
+#: ID Wraparound Failures").
+WRAPAROUND_LIMIT = 2**31
+#: holders of the freeze horizon listed in the evidence (per kind)
+HOLDERS_SHOWN = 5
+
+
+@dataclass
+class DatabaseAge:
+    database: str
+    xid_age: int
+    mxid_age: int
+    allows_connections: bool
+
+    @property
+    def xid_pct(self) -> float:
+        return 100.0 * self.xid_age / WRAPAROUND_LIMIT
+
+    @property
+    def mxid_pct(self) -> float:
+        return 100.0 * self.mxid_age / WRAPAROUND_LIMIT
+
+
+@dataclass
+class HorizonHolder:
+    """Something that keeps VACUUM from freezing rows newer than its XID."""
+
+    kind: str  # prepared transaction | session | replication slot | standby feedback
+    name: str
+    xid_age: int
+    detail: str = ""
+
+    def line(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.kind} {self.name}{extra}: {self.xid_age:,} transactions old"
+
+
+@dataclass
+class XidAges:
+    databases: list[DatabaseAge]
+    oldest_relations: list[dict[str, Any]]  # in the connected database only (pg_class is per db)
+    holders: list[HorizonHolder]
+    settings: dict[str, str]
+
+    @property
+    def worst(self) -> DatabaseAge:
+        return max(self.databases, key=lambda d: max(d.xid_age, d.mxid_age))
+
+
+def xid_ages(conn: psycopg.Connection[Any], *, target: str) -> XidAges:
+    """Transaction-ID and multixact ages of every database, and what holds the horizon back.
+
+    age(datfrozenxid) is how far the oldest unfrozen XID of a database lags the next XID; the
+    worst relations of the connected database and the holders (prepared transactions,
+    sessions, replication slots, standbys with hot_standby_feedback) are the evidence an
+    on-call engineer needs to act. Everything here is readable with pg_monitor.
+    """
+    dbs = [DatabaseAge(database=r["datname"], xid_age=int(r["xid_age"]),
+                       mxid_age=int(r["mxid_age"]), allows_connections=bool(r["datallowconn"]))
+           for r in pg.query(conn, """
+               SELECT datname, age(datfrozenxid) AS xid_age, mxid_age(datminmxid) AS mxid_age,
+                      datallowconn
+               FROM pg_database ORDER BY age(datfrozenxid) DESC""", target=target)]
+    if not dbs:
+        raise ProbeError(target, "pg_database returned no database")
+    rels = pg.query(conn, """
+        SELECT format('%%I.%%I', n.nspname, c.relname) AS relation,
+               age(c.relfrozenxid) AS xid_age,
+               mxid_age(c.relminmxid) AS mxid_age,
+               pg_size_pretty(pg_total_relation_size(c.oid)) AS size
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm', 't')
+        ORDER BY age(c.relfrozenxid) DESC LIMIT %s""", (HOLDERS_SHOWN,), target=target)
+    holders: list[HorizonHolder] = []
+    for r in pg.query(conn, """
+            SELECT gid, owner, database, prepared::text AS prepared, age(transaction) AS xid_age
+            FROM pg_prepared_xacts ORDER BY age(transaction) DESC LIMIT %s""",
+            (HOLDERS_SHOWN,), target=target):
+        holders.append(HorizonHolder("prepared transaction", repr(r["gid"]), int(r["xid_age"]),
+                                     f"owner {r['owner']}, database {r['database']}, "
+                                     f"prepared {r['prepared']}"))
+    for r in pg.query(conn, """
+            SELECT pid, usename, datname, application_name, state,
+                   greatest(age(backend_xid), age(backend_xmin)) AS xid_age,
+                   xact_start::text AS xact_start
+            FROM pg_stat_activity
+            WHERE (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)
+              AND pid <> pg_backend_pid()
+            ORDER BY 6 DESC LIMIT %s""", (HOLDERS_SHOWN,), target=target):
+        holders.append(HorizonHolder(
+            "session", f"pid {r['pid']}", int(r["xid_age"]),
+            f"{r['usename']}@{r['datname']}, {r['application_name'] or 'no application_name'}, "
+            f"{r['state']}, transaction started {r['xact_start']}"))
+    for r in pg.query(conn, """
+            SELECT slot_name, slot_type, database, active,
+                   greatest(age(xmin), age(catalog_xmin)) AS xid_age
+            FROM pg_replication_slots WHERE xmin IS NOT NULL OR catalog_xmin IS NOT NULL
+            ORDER BY 5 DESC LIMIT %s""", (HOLDERS_SHOWN,), target=target):
+        holders.append(HorizonHolder(
+            "replication slot", repr(r["slot_name"]), int(r["xid_age"]),
+            f"{r['slot_type']}{', database ' + r['database'] if r['database'] else ''}, "
+            f"{'active' if r['active'] else 'inactive'}"))
+    for r in pg.query(conn, """
+            SELECT application_name, age(backend_xmin) AS xid_age FROM pg_stat_replication
+            WHERE backend_xmin IS NOT NULL ORDER BY 2 DESC LIMIT %s""",
+            (HOLDERS_SHOWN,), target=target):
+        holders.append(HorizonHolder("standby feedback", repr(r["application_name"]),
+                                     int(r["xid_age"]), "hot_standby_feedback"))
+    settings = {r["name"]: r["setting"] for r in pg.query(conn, """
+        SELECT name, setting FROM pg_settings WHERE name IN (
+            'autovacuum', 'autovacuum_freeze_max_age', 'autovacuum_multixact_freeze_max_age',
+            'vacuum_failsafe_age', 'vacuum_freeze_min_age')""", target=target)}
+    return XidAges(databases=dbs, oldest_relations=[dict(r) for r in rels],
+                   holders=sorted(holders, key=lambda h: -h.xid_age), settings=settings)
+
+
+# --- database size --------------------------------------------------------------------------------
+@dataclass
+class DatabaseSize:
+    database: str
+    bytes: int
+
+
+def database_size(conn: psycopg.Connection[Any], *, target: str) -> DatabaseSize:
+    """Size on disk of the database the DSN points to (pg_database_size, as the runbooks ask).
+
+    Only the connected database: scratch databases of restore drills come and go, and the
+    size of a database dropped while it is being measured is an error, not a number.
+    """
+    row = pg.query(conn, "SELECT current_database() AS db, "
+                         "pg_database_size(current_database()) AS bytes", target=target)[0]
+    return DatabaseSize(database=row["db"], bytes=int(row["bytes"]))
+
+
+# --- replication --------------------------------------------------------------------------------
+@dataclass
+class Replica:
+    """One walsender on the primary, as pg_stat_replication shows it."""
+
+    name: str  # application_name
+    client: str | None
+    state: str | None
+    sync_state: str | None
+    replay_lag_s: float | None  # None: nothing to measure (caught up and idle)
+    replay_bytes: int | None  # WAL written on the primary and not yet replayed
+    sent_bytes: int | None  # WAL written on the primary and not yet sent
+    reply_time: str | None
+
+    @property
+    def lag_s(self) -> float:
+        """Replay lag that is current: a caught-up replica has none, whatever replay_lag says.
+
+        pg_stat_replication keeps showing the last measured replay_lag for a moment after the
+        standby caught up; with nothing left to replay the lag is zero.
+        """
+        if not self.replay_bytes or self.replay_lag_s is None:
+            return 0.0
+        return self.replay_lag_s
+
+
+@dataclass
+class Replication:
+    in_recovery: bool
+    current_lsn: str | None
+    replicas: list[Replica]  # streaming clients (base backups excluded)
+    base_backups: list[str]
+
+
+def replication(conn: psycopg.Connection[Any], *, target: str) -> Replication:
+    """The primary's view of its replicas: state, replay lag in seconds and bytes.
+
+    The lag columns are NULL for a role without pg_read_all_stats (pg_monitor has it): that
+    is a ProbeError, not "no lag". Walsenders of pg_basebackup (state 'backup') are not
+    replicas and are listed apart.
+    """
+    head = pg.query(conn, """
+        SELECT pg_is_in_recovery() AS rec,
+               CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END
+                 AS lsn""", target=target)[0]
+    rows = pg.query(conn, """
+        SELECT application_name, host(client_addr) AS client, state, sync_state,
+               extract(epoch FROM replay_lag)::float8 AS replay_lag_s,
+               CASE WHEN pg_is_in_recovery() THEN NULL
+                    ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint END
+                 AS replay_bytes,
+               CASE WHEN pg_is_in_recovery() THEN NULL
+                    ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), sent_lsn)::bigint END
+                 AS sent_bytes,
+               reply_time::text AS reply_time
+        FROM pg_stat_replication ORDER BY application_name""", target=target)
+    if rows and all(r["state"] is None for r in rows):
+        raise ProbeError(target, "pg_stat_replication hides the replicas' state and positions "
+                                 "from this role: grant it pg_monitor (or pg_read_all_stats)")
+    replicas, backups = [], []
+    for r in rows:
+        if r["state"] == "backup":
+            backups.append(r["application_name"] or "?")
+            continue
+        replicas.append(Replica(
+            name=r["application_name"] or "", client=r["client"], state=r["state"],
+            sync_state=r["sync_state"], replay_lag_s=r["replay_lag_s"],
+            replay_bytes=None if r["replay_bytes"] is None else int(r["replay_bytes"]),
+            sent_bytes=None if r["sent_bytes"] is None else int(r["sent_bytes"]),
+            reply_time=r["reply_time"]))
+    return Replication(in_recovery=bool(head["rec"]), current_lsn=head["lsn"],
+                       replicas=replicas, base_backups=backups)

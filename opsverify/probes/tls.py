@@ -591,6 +591,121 @@ def protocol_support(ep: Endpoint, *, timeout_s: float,
     return ProtocolSupport(ep, tuple(results))
 
 
+# ----------------------------------------------------------------------------- weak ciphers
+#: Suites that are broken outright (what nmap's ssl-enum-ciphers grades below A): no
+#: encryption, no authentication, export-grade keys, RC4, single and triple DES (SWEET32).
+#: Each is offered alone as a group, TLS 1.0-1.2 (TLS 1.3 has no weak suites).
+WEAK_CIPHER_GROUPS: tuple[tuple[str, str], ...] = (
+    ("NULL (no encryption)", "eNULL"),
+    ("anonymous (no authentication)", "aNULL:!eNULL"),
+    ("EXPORT", "EXPORT"),
+    ("RC4", "RC4"),
+    ("DES", "DES:!3DES"),
+    ("3DES (SWEET32)", "3DES"),
+)
+#: Not broken, but outside Mozilla's "intermediate" profile (no forward secrecy, CBC with
+#: SHA-1/SHA-2 MACs): reported as evidence, not judged (Mozilla's "old" profile keeps them
+#: for old clients, nmap grades them A).
+NON_INTERMEDIATE = ("ALL:!aNULL:!eNULL:!ECDHE+AESGCM:!ECDHE+CHACHA20:!DHE+AESGCM"
+                    ":!DHE+CHACHA20")
+MAX_HANDSHAKES_PER_GROUP = 4
+
+
+@dataclass(frozen=True)
+class CipherGroupResult:
+    group: str
+    testable: bool  # False: the local OpenSSL cannot offer any suite of this group
+    accepted: tuple[str, ...]  # suites the server negotiated when offered only this group
+    detail: str
+
+
+@dataclass(frozen=True)
+class WeakCipherSupport:
+    endpoint: Endpoint
+    results: tuple[CipherGroupResult, ...]
+    outside_intermediate: tuple[str, ...]
+    handshakes: int
+
+    def accepted(self) -> list[str]:
+        return [c for r in self.results for c in r.accepted]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint.address,
+            "weak_accepted": {r.group: list(r.accepted) for r in self.results if r.accepted},
+            "weak_refused": [r.group for r in self.results if r.testable and not r.accepted],
+            "not_testable_here": {r.group: r.detail for r in self.results if not r.testable},
+            "accepted_outside_mozilla_intermediate (examples, not judged)":
+                list(self.outside_intermediate),
+            "handshakes": self.handshakes,
+            "client": ssl.OPENSSL_VERSION,
+        }
+
+
+def _cipher_context(spec: str) -> ssl.SSLContext | None:
+    """A TLS 1.0-1.2 context offering exactly ``spec``; None if this OpenSSL has none of it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.set_ciphers(f"{spec}:@SECLEVEL=0")
+    except ssl.SSLError:
+        return None
+    return ctx
+
+
+def _accepted_suites(ep: Endpoint, spec: str, timeout_s: float, limit: int
+                     ) -> tuple[bool, list[str], int]:
+    """(testable, suites the server picked, handshakes): offer ``spec``, and again without
+    each suite it picked, up to ``limit`` handshakes."""
+    accepted: list[str] = []
+    handshakes = 0
+    while handshakes < limit:
+        ctx = _cipher_context(spec + "".join(f":!{c}" for c in accepted))
+        if ctx is None:
+            return (bool(accepted), accepted, handshakes)
+        handshakes += 1
+        try:
+            tls = _handshake(ep, ctx, timeout_s)
+        except (ssl.SSLError, OSError):
+            break  # refused: nothing (more) of this group is accepted
+        try:
+            name = (tls.cipher() or ("?",))[0]
+        finally:
+            with contextlib.suppress(OSError):
+                tls.close()
+        if name in accepted:
+            break
+        accepted.append(name)
+    return (True, accepted, handshakes)
+
+
+def weak_cipher_support(ep: Endpoint, *, timeout_s: float) -> WeakCipherSupport:
+    """Offer each weak group alone; ProbeError only if the endpoint cannot be reached.
+
+    At most ``MAX_HANDSHAKES_PER_GROUP`` handshakes per group (usually one: refused), each
+    bounded by ``timeout_s``.
+    """
+    results = []
+    total = 0
+    for group, spec in WEAK_CIPHER_GROUPS:
+        if _cipher_context(spec) is None:
+            results.append(CipherGroupResult(group, False, (), f"{ssl.OPENSSL_VERSION} "
+                                             f"cannot offer '{spec}' (compiled out or legacy "
+                                             "provider)"))
+            continue
+        _, accepted, n = _accepted_suites(ep, spec, timeout_s, MAX_HANDSHAKES_PER_GROUP)
+        total += n
+        results.append(CipherGroupResult(group, True, tuple(accepted),
+                                         "accepted" if accepted else "refused"))
+    _, outside, n = _accepted_suites(ep, NON_INTERMEDIATE, timeout_s, 2)
+    return WeakCipherSupport(ep, tuple(results), tuple(outside), total + n)
+
+
 # ------------------------------------------------------------------------------------ files
 @dataclass(frozen=True)
 class CertFileObservation:

@@ -24,6 +24,7 @@ from .manager import (
     status,
     up,
 )
+from .profiles import PROFILES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help=f"comma-separated components to leave out (also ${SKIP_ENV}), e.g. docker,host",
     )
+    p_up.add_argument(
+        "--profile",
+        default=None,
+        choices=sorted(PROFILES),
+        help="shape the sandbox like a reference system (its endpoints, backups, thresholds; "
+        "see environments/example-<profile>.yml); default: the generic sandbox",
+    )
     sub.add_parser("down", parents=[common], help="stop everything, from the state alone")
     p_status = sub.add_parser("status", parents=[common], help="what runs, ports, faults")
     p_status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -68,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         if args.command == "up":
-            sb = up(state_dir, args.inventory_out, skip=args.skip.split(","))
+            sb = up(state_dir, args.inventory_out, skip=args.skip.split(","),
+                    profile=args.profile)
             inv = sb.state.get("inventory_path")
             if sb.state.get("already_running"):
                 print(f"sandbox already running in {state_dir}; inventory: {inv}")

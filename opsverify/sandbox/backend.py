@@ -63,7 +63,8 @@ def set_control(sb: Sandbox, **knobs: Any) -> None:
     Knobs: ``health_status`` ("degraded": /health still answers 200), ``ready_fail`` (bool:
     /ready 503), ``slow_ms`` (+ optional ``slow_paths``), ``error_rate`` 0..1 (+ optional
     ``error_paths``: 500s), ``version`` (/api/version and /health), ``metrics_hidden``
-    (metric family prefixes left out of /metrics).
+    (metric family prefixes left out of /metrics), ``grafana_logins`` / ``form_logins``
+    ({user: password} accepted by /grafana/login and /portal/login; none by default).
     >>> set_control(sb, health_status="degraded")                 # doctest: +SKIP
     """
     data = control(sb)
@@ -165,7 +166,12 @@ class BackendComponent(Component):
             "security",
             {
                 "default_credentials": [
-                    {"url": url(sb, "/api/login"), "user": "admin", "password": "admin"}
+                    {"url": url(sb, "/api/login"), "user": "admin", "password": "admin"},
+                    {"url": url(sb, "/grafana/login"), "kind": "grafana", "user": "admin",
+                     "password": "admin"},
+                    {"url": url(sb, "/portal/login"), "kind": "form", "user": "guest",
+                     "password": "guest", "user_field": "j_username",
+                     "password_field": "j_password"},
                 ]
             },
         )

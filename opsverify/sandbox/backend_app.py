@@ -3,7 +3,9 @@
 Served by gunicorn (one worker, threads, so the prometheus_client default registry is the whole
 truth). Routes: ``/health``, ``/ready`` (really queries PostgreSQL and Redis), ``/metrics``,
 ``/api/studies`` (reads the database), ``/api/login`` (logs failed logins), ``/api/upload``,
-``/api/version``.
+``/api/version``, ``/grafana/login`` (Grafana's JSON login API) and ``/portal/login`` (an HTML
+form login); the last two accept only the accounts of the ``grafana_logins`` / ``form_logins``
+knobs (none by default).
 
 Faults flip its behaviour without a restart through a JSON control file re-read when it changes
 (``health_status``, ``ready_fail``, ``slow_ms``, ``error_rate``, ``version``,
@@ -14,6 +16,7 @@ Faults flip its behaviour without a restart through a JSON control file re-read 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import logging
 import os
@@ -47,6 +50,8 @@ ROUTES = (
     "/api/login",
     "/api/upload",
     "/api/version",
+    "/grafana/login",
+    "/portal/login",
 )
 
 REQUESTS = Counter(
@@ -147,6 +152,29 @@ def ready(environ: Environ, start: StartResponse) -> list[bytes]:
     return _json(start, "200 OK" if ok else "503 Service Unavailable", body)
 
 
+def _dependency(name: str, probe: Callable[[], object]) -> Callable[..., list[bytes]]:
+    """``/health/<name>``: really queries that dependency (regulatory assistant's backend)."""
+
+    def handler(environ: Environ, start: StartResponse) -> list[bytes]:
+        try:
+            probe()
+        except Exception as exc:
+            return _json(start, "503 Service Unavailable",
+                         {"status": "unhealthy", name: f"error: {type(exc).__name__}"})
+        return _json(start, "200 OK", {"status": "healthy", name: "ok"})
+
+    return handler
+
+
+def _query_db() -> None:
+    with _db() as conn:
+        conn.execute("SELECT 1")
+
+
+def _ping_redis() -> None:
+    _redis().ping()
+
+
 def _hide_families(data: bytes, prefixes: list[str]) -> bytes:
     """Drop the families whose names start with one of ``prefixes`` (``metrics_hidden`` knob:
     an exporter that lost a family after a refactor, while /metrics still answers 200)."""
@@ -213,6 +241,61 @@ def login(environ: Environ, start: StartResponse) -> list[bytes]:
     return _json(start, "401 Unauthorized", {"error": "invalid credentials"})
 
 
+def _accepts(knob: str, user: str, password: str) -> bool:
+    """Whether the accounts of control knob ``knob`` ({user: password}) hold this login."""
+    accounts = CONTROL.get().get(knob) or {}
+    expected = accounts.get(user) if isinstance(accounts, dict) and user else None
+    return expected is not None and hmac.compare_digest(str(expected), password)
+
+
+def _body(environ: Environ) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(min(length, 65536)) if length else b""
+
+
+def grafana_login(environ: Environ, start: StartResponse) -> list[bytes]:
+    """Grafana's login API: POST {"user", "password"} as JSON; 200 {"message": "Logged in"} with a
+    ``grafana_session`` cookie on success, 401 otherwise (knob ``grafana_logins``)."""
+    if environ["REQUEST_METHOD"] != "POST":
+        return _json(start, "405 Method Not Allowed", {"message": "use POST"})
+    try:
+        data = json.loads(_body(environ) or b"{}")
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    if not _accepts("grafana_logins", str(data.get("user") or ""),
+                    str(data.get("password") or "")):
+        return _json(start, "401 Unauthorized", {"message": "Invalid username or password"})
+    body = json.dumps({"message": "Logged in", "redirectUrl": "/grafana/"}).encode()
+    start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                     ("Set-Cookie", f"grafana_session={uuid.uuid4().hex}; Path=/grafana; "
+                                    "HttpOnly; SameSite=Lax")])
+    return [body]
+
+
+LOGIN_FORM = (b'<!doctype html><title>Portal login</title><form method="post" '
+              b'action="/portal/login"><input name="j_username"><input type="password" '
+              b'name="j_password"><button>Sign in</button></form>\n')
+
+
+def form_login(environ: Environ, start: StartResponse) -> list[bytes]:
+    """An HTML form login (fields ``j_username``/``j_password``): 302 to ``/portal/`` with a
+    ``portal_session`` cookie on success, 302 back to the form otherwise (knob ``form_logins``)."""
+    if environ["REQUEST_METHOD"] == "GET":
+        start("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(LOGIN_FORM)))])
+        return [LOGIN_FORM]
+    if environ["REQUEST_METHOD"] != "POST":
+        return _json(start, "405 Method Not Allowed", {"error": "use GET or POST"})
+    form = {k: v[0] for k, v in parse_qs(_body(environ).decode(errors="replace")).items()}
+    if _accepts("form_logins", form.get("j_username", ""), form.get("j_password", "")):
+        start("302 Found", [("Location", "/portal/"), ("Content-Length", "0"),
+                            ("Set-Cookie", f"portal_session={uuid.uuid4().hex}; Path=/portal; "
+                                           "HttpOnly")])
+    else:
+        start("302 Found", [("Location", "/portal/login?error=1"), ("Content-Length", "0")])
+    return [b""]
+
+
 def upload(environ: Environ, start: StartResponse) -> list[bytes]:
     """Store the body under the uploads directory, streaming (DICOM studies are large)."""
     if environ["REQUEST_METHOD"] != "POST":
@@ -254,6 +337,10 @@ HANDLERS: dict[str, Callable[[Environ, StartResponse], list[bytes]]] = {
     "/api/upload": upload,
     "/api/version": version,
     "/api/health": health,
+    "/health/database": _dependency("database", _query_db),
+    "/health/redis": _dependency("redis", _ping_redis),
+    "/grafana/login": grafana_login,
+    "/portal/login": form_login,
 }
 
 

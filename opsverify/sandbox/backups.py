@@ -12,6 +12,11 @@ fresh one. ``pg_dump -t 'public.*' --no-owner --no-privileges``: portable dumps 
 CREATEDB can restore (a full dump would also carry ``CREATE EXTENSION pg_stat_statements``,
 which only a superuser may run).
 
+A sandbox profile (opsverify.sandbox.profiles) replaces the folder, the series (file names,
+formats, archive tree), the retention policy and the tables a restore must find with its
+runbook's, and declares them as its example inventory does (no manifest or mirror there; the
+files are still written, so the backup faults work the same way).
+
 Knobs for the fault module: :func:`info`, :func:`series`, :func:`real_dump`,
 :func:`publish` (rewrite a file's manifest line and mirror copy, as the job would).
 """
@@ -61,9 +66,15 @@ def mirror_dir(sb: Sandbox) -> Path:
 
 
 def series(sb: Sandbox, name: str) -> list[Path]:
-    """Files of one series, oldest first by mtime (the newest is the last)."""
-    pattern = SERIES[name]["pattern"]
-    return sorted(backup_dir(sb).glob(pattern), key=lambda p: (p.stat().st_mtime, p.name))
+    """Files of one series, oldest first by mtime (the newest is the last).
+
+    A profile may lay out fewer series (and name them its runbook's way): a series it does
+    not have has no files.
+    """
+    spec = info(sb).get("series", SERIES).get(name)
+    if spec is None:
+        return []
+    return sorted(backup_dir(sb).glob(spec["pattern"]), key=lambda p: (p.stat().st_mtime, p.name))
 
 
 def stamp(when: dt.datetime) -> str:
@@ -112,7 +123,12 @@ def real_dump(sb: Sandbox, out: Path, fmt: str, extra: list[str] | None = None, 
         f"{pg['bin_dir']}/pg_dump", "-h", "127.0.0.1", "-p", str(pg["port"]), "-U", "app",
         "-d", pg["db"], "-t", "public.*", "--no-owner", "--no-privileges", *(extra or []),
     ]  # fmt: skip
-    argv += ["-Fc", "-f", str(out)] if fmt == "pg_custom" else ["-Fp", "-Z", "6", "-f", str(out)]
+    if fmt == "pg_custom":
+        argv += ["-Fc", "-f", str(out)]
+    elif fmt == "pg_plain":  # uncompressed SQL (runbook 000 pipes it into psql)
+        argv += ["-Fp", "-f", str(out)]
+    else:
+        argv += ["-Fp", "-Z", "6", "-f", str(out)]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
                           check=False)
     if proc.returncode != 0:
@@ -135,19 +151,48 @@ def uploads_archive(out: Path, top: str = "uploads", sub: str = "studies",
             tf.addfile(ti, io.BytesIO(data))
 
 
-def history_days(now: dt.datetime) -> list[dt.datetime]:
-    """When the copies are dated (02:00): dailies, weeklies and monthlies of the policy."""
+def history_days(now: dt.datetime, retention: dict[str, int] | None = None) -> list[dt.datetime]:
+    """When the copies are dated (02:00): dailies, weeklies and monthlies of the policy.
+
+    ``retention`` defaults to the sandbox's 30/12/12; without any policy (a profile whose
+    runbook states none), a week of dailies, enough for the size trend.
+    """
+    policy = RETENTION if retention is None else retention
     today = now.date()
     # A few more dailies and weeklies than the policy needs, as a rotation by age leaves
     # them: the calendar is anchored on the newest file, and must stay filled when a fault
     # removes the last days.
-    days = {today - dt.timedelta(days=i) for i in range(1, RETENTION["daily"] + 5)}
-    days |= {today - dt.timedelta(weeks=k) for k in range(4, RETENTION["weekly"] + 2)}
+    days = {today - dt.timedelta(days=i) for i in range(1, policy.get("daily", 3) + 5)}
+    if policy.get("weekly"):
+        days |= {today - dt.timedelta(weeks=k) for k in range(4, policy["weekly"] + 2)}
     first = today.replace(day=1)
-    for m in range(1, RETENTION["monthly"]):
+    for m in range(1, policy.get("monthly", 0)):
         idx = first.year * 12 + first.month - 1 - m
         days.add(dt.date(idx // 12, idx % 12 + 1, 1))
     return sorted(dt.datetime.combine(d, dt.time(2, 0)) for d in days)
+
+
+#: One folder per day (runbook 001: /backup/horalix/YYYYMMDD/database.sql): the per-day layout
+#: of the backups model, as the ``database-daily`` item (pattern ``*/database.sql``).
+PER_DAY = {"dir": "daily", "file": "database.sql", "days": 7, "retention": {"daily": 7}}
+
+
+def per_day_folders(sb: Sandbox, base: Path, now: dt.datetime) -> dict[str, Any]:
+    """Today's folder with a real plain pg_dump, and the previous days' folders (copies dated
+    02:00 that day); returns the inventory item."""
+    top = base / PER_DAY["dir"]
+    fresh = top / now.strftime("%Y%m%d") / PER_DAY["file"]
+    fresh.parent.mkdir(parents=True, exist_ok=True)
+    real_dump(sb, fresh, "pg_plain")
+    for i in range(1, PER_DAY["days"]):
+        when = dt.datetime.combine(now.date() - dt.timedelta(days=i), dt.time(2, 0))
+        copy = top / when.strftime("%Y%m%d") / PER_DAY["file"]
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(fresh, copy)
+        os.utime(copy, (when.timestamp(), when.timestamp()))
+    return {"name": "database-daily", "path": str(top), "pattern": f"*/{PER_DAY['file']}",
+            "format": "pg_plain", "max_age_h": 24, "min_size": "4k",
+            "retention": dict(PER_DAY["retention"])}
 
 
 class BackupsComponent(Component):
@@ -157,26 +202,43 @@ class BackupsComponent(Component):
 
     def up(self, sb: Sandbox) -> None:
         postgres.info(sb)  # needs a running postgres: fail early with a clear message
+        # A profile (opsverify.sandbox.profiles) names the folder, the series and the policy
+        # its runbook gives; without one, the sandbox's three series in backups/app.
+        prof: dict[str, Any] = (sb.state.get("profile") or {}).get("backups") or {}
         base = sb.path("backups")
-        app, mirror = base / "app", base / "mirror"
+        app, mirror, stash = base / "app", base / "mirror", base / "stash"
+        if prof:
+            # the runbook's absolute folder, under the state dir; mirror and stash beside it
+            # (the backup faults save files relative to the folder's parent)
+            app = sb.path(*Path(prof["dir"]).parts)
+            mirror, stash = app.parent / "opsverify-mirror", app.parent / "opsverify-stash"
+        specs: dict[str, dict[str, Any]] = prof.get("series", SERIES)
+        retention = prof.get("retention") if prof else RETENTION
         for d in (app, mirror):
             d.mkdir(parents=True, exist_ok=True)
-        sb.state["backups"] = {"dir": str(app), "mirror": str(mirror),
-                               "stash": str(base / "stash")}
+        sb.state["backups"] = {"dir": str(app), "mirror": str(mirror), "stash": str(stash)}
+        if prof:
+            sb.state["backups"]["series"] = specs
         sb.save()
         now = dt.datetime.now().replace(microsecond=0)
+
+        def file_name(name: str, spec: dict[str, Any], when: dt.datetime) -> str:
+            prefix = spec.get("prefix", f"{name.split('-')[0]}_")
+            return f"{prefix}{when.strftime(spec.get('stamp', '%Y%m%d_%H%M%S'))}{spec['suffix']}"
+
         newest: dict[str, Path] = {}
-        for name, spec in SERIES.items():
-            out = app / f"{name.split('-')[0]}_{stamp(now)}{spec['suffix']}"
+        for name, spec in specs.items():
+            out = app / file_name(name, spec, now)
             if spec["format"] == "tar_gz":
-                uploads_archive(out)
+                uploads_archive(out, *(spec["top"].rsplit("/", 1) if spec.get("top")
+                                       else ("uploads", "studies")))
             else:
                 real_dump(sb, out, spec["format"])
             newest[name] = out
-        for when in history_days(now):
+        for when in history_days(now, retention):
             ts = when.timestamp()
-            for name, spec in SERIES.items():
-                copy = app / f"{name.split('-')[0]}_{stamp(when)}{spec['suffix']}"
+            for name, spec in specs.items():
+                copy = app / file_name(name, spec, when)
                 shutil.copyfile(newest[name], copy)
                 os.utime(copy, (ts, ts))
         write_manifest(app)
@@ -184,7 +246,10 @@ class BackupsComponent(Component):
         for p in app.iterdir():
             if p.name != MANIFEST and p.stat().st_mtime >= cutoff:
                 shutil.copy2(p, mirror / p.name)
-        for name, spec in SERIES.items():
+        for name, spec in specs.items():
+            if prof:
+                sb.inventory_add("backups", self._profile_item(app, spec, prof))
+                continue
             item: dict[str, Any] = {
                 "name": name,
                 "path": str(app),
@@ -201,6 +266,24 @@ class BackupsComponent(Component):
             else:
                 item["expect_paths"] = ["uploads/studies"]
             sb.inventory_add("backups", item)
+        if not prof:
+            sb.inventory_add("backups", per_day_folders(sb, base, now))
+
+    @staticmethod
+    def _profile_item(app: Path, spec: dict[str, Any], prof: dict[str, Any]) -> dict[str, Any]:
+        """The item as the profile's example inventory declares it (no manifest, no mirror)."""
+        item: dict[str, Any] = {"name": spec["item"], "path": str(app),
+                                "pattern": spec["pattern"], "format": spec["format"],
+                                "max_age_h": 24}
+        if spec["format"] == "tar_gz":
+            item["expect_paths"] = [spec["top"]]
+        else:
+            item["restore"] = {"postgres": "main"}
+            if prof.get("min_rows"):
+                item["restore"]["min_rows"] = dict(prof["min_rows"])
+        if prof.get("retention"):
+            item["retention"] = dict(prof["retention"])
+        return item
 
     def down(self, sb: Sandbox) -> None:
         """Nothing runs; the files go with the state directory."""

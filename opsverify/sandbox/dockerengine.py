@@ -12,8 +12,9 @@ filesystem with a non-root user ``app`` (uid 1000), fed to ``docker import``.
 
 The containers imitate what ``docker-compose`` makes for project ``opsverify-sandbox``
 (the ``com.docker.compose.*`` labels are what the docker checks select on): three long-running
-services with healthchecks, memory limits, a non-root user and a restart policy, and a
-one-shot ``migrate`` service that runs and exits 0.
+services with healthchecks, memory limits, a non-root user, a read-only root filesystem (writes
+go to a /tmp tmpfs) and a restart policy, and a one-shot ``migrate`` service that runs and
+exits 0.
 
 Everything the component needs later (``down`` in another process, a fault injected from the
 CLI) is read from ``sb.state["docker"]``, never from attributes of this object.
@@ -50,6 +51,9 @@ ONE_SHOT: tuple[str, ...] = ("migrate",)
 DEBUG_SERVICE = "debug"
 APP_USER = "app"
 MEMORY_LIMIT = "64m"
+#: ``--cpus 0.5``: a CPU limit as compose's ``cpus:`` sets it (NanoCpus), so the container
+#: stats check has a CPU limit to judge against.
+CPU_LIMIT_NANO = 500_000_000
 #: Healthcheck timing in nanoseconds (the Engine API unit). One second keeps fault injection
 #: and revert quick (unhealthy after ~3 s, healthy ~1 s after a start) at a small CPU cost.
 HEALTH_INTERVAL_NS = 1_000_000_000
@@ -61,8 +65,13 @@ ENGINE_START_TIMEOUT_S = 30.0
 #: ``sun_path`` is 108 bytes; dockerd puts ``containerd/containerd-debug.sock`` (and shims'
 #: sockets) below the exec root, so keep exec root + socket well below that.
 MAX_SOCKET_DIR_LEN = 60
-#: The busybox httpd ``healthy`` services serve ``/www``; their healthcheck fetches ``/health``.
-HEALTH_FILE = "/www/health"
+#: The busybox httpd ``healthy`` services serve a copy of the image's ``/www`` from the /tmp
+#: tmpfs (the root filesystem is read-only); their healthcheck fetches ``/health``.
+WWW_DIR = "/tmp/www"
+HEALTH_FILE = f"{WWW_DIR}/health"
+#: Writable tmpfs mounts of every service: the root filesystem is read-only (SEC checks), the
+#: services write only below /tmp (health files, served copy); /dev/shm stays Docker's own tmpfs.
+TMPFS = {"/tmp": "size=16m,mode=1777"}
 #: Lines the healthy services log at start: a few INFO lines and one ERROR line, well below
 #: any sensible error-count threshold (the ``container_error_logs`` fault emits many).
 HEALTHY_ERROR_LINES = 1
@@ -308,6 +317,9 @@ def service_spec(sb: Sandbox, service: str) -> dict[str, Any]:
         "init": True,
         "user": APP_USER,
         "mem_limit": MEMORY_LIMIT,
+        "nano_cpus": CPU_LIMIT_NANO,
+        "read_only": True,
+        "tmpfs": dict(TMPFS),
         "restart_policy": {"Name": "unless-stopped"},
         "detach": True,
         "log_config": {"type": "json-file", "config": {"max-size": "10m"}},
@@ -321,7 +333,8 @@ def service_spec(sb: Sandbox, service: str) -> dict[str, Any]:
         ]
         if service == "backend":
             lines.append(f'echo "{_ts()} ERROR backend: upstream timeout (retried, recovered)"')
-        script = "; ".join([*lines, f"exec httpd -f -p 127.0.0.1:{port} -h /www"])
+        serve = f"cp -r /www {WWW_DIR} && exec httpd -f -p 127.0.0.1:{port} -h {WWW_DIR}"
+        script = "; ".join([*lines, serve])
         health = f"wget -q -O /dev/null http://127.0.0.1:{port}/health"
         return {**common, "command": ["sh", "-c", script], "healthcheck": _healthcheck(health)}
     if service == "worker":

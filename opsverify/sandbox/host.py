@@ -39,11 +39,17 @@ from typing import Any
 
 import psutil
 
+from opsverify.sandbox import aptroot
 from opsverify.sandbox.base import Component, Fault, Sandbox, wait_port
 
 SSH_ALIAS = "sandbox-ssh"
 SERVICE_USER = "root"
 DATA_SIZE = "64m"
+#: ``min_free`` of the data mount (RES-010): a byte minimum the 80/90 % checks cannot see.
+DATA_MIN_FREE = "24m"
+#: The model checkpoint file (RES-005 ``required_files``) and its declared minimum size.
+MODEL_BYTES = 256 * 1024
+MODEL_MIN_SIZE = "128k"
 #: Lines of the healthy app log: modest (tens of kB), with a couple of old failed logins,
 #: far below any burst threshold.
 LOG_LINES = 300
@@ -110,6 +116,8 @@ def _paths(sb: Sandbox) -> dict[str, str]:
         "data": str(base / "data"),
         "fill": str(base / "data" / ".fill"),
         "faults": str(base / "faults"),
+        "model_file": str(base / "models" / "checkpoint_epoch_9.pth.tar"),
+        "apt_root": str(base / "aptroot"),
         "ssh_dir": str(ssh),
         "sshd_config": str(ssh / "sshd_config"),
         "sshd_log": str(ssh / "sshd.log"),
@@ -394,6 +402,10 @@ class HostComponent(Component):
         Path(p["fill"]).unlink(missing_ok=True)
         (data / "uploads").mkdir(exist_ok=True)
         (data / "uploads" / "study-0001.dcm").write_bytes(os.urandom(64 * 1024))
+        # the ML model checkpoint of runbook 003 (required_files, with a minimum size)
+        Path(p["model_file"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(p["model_file"]).write_bytes(os.urandom(MODEL_BYTES))
+        has_apt = aptroot.build(Path(p["apt_root"]))  # own dpkg status + local repo (SEC-040)
 
         t1 = time.monotonic()
         self._start_sshd(sb, p)
@@ -404,7 +416,10 @@ class HostComponent(Component):
             {"ssh_config": p["ssh_config"], "ssh_identity_file": p["client_key"]},
             safe="/",
         )
-        common = {"mounts": [p["data"]], "env_files": [p["env_file"]], "log_dirs": [p["log_dir"]]}
+        common = {"mounts": [p["data"]], "env_files": [p["env_file"]], "log_dirs": [p["log_dir"]],
+                  "min_free": {p["data"]: DATA_MIN_FREE},
+                  "required_files": [{"path": p["model_file"], "min_size": MODEL_MIN_SIZE}],
+                  **({"security_updates": {"root": p["apt_root"]}} if has_apt else {})}
         sb.inventory_section(
             "hosts",
             [

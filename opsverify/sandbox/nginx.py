@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "upload_max_body": "10g",
     "extra_headers": {},  # name -> value, added to every response
     "drop_headers": [],  # names of security headers left out (one header removed)
+    "upload_buffering": False,  # True: proxy_request_buffering on for /api/upload (a fault)
 }
 
 
@@ -135,7 +136,7 @@ def _site(sb: Sandbox, opts: dict[str, Any], backend_port: int) -> str:
         location /api/ {{ {proxy} }}
         location = /api/upload {{
             client_max_body_size {opts["upload_max_body"]};
-            proxy_request_buffering off;
+            proxy_request_buffering {"on" if opts["upload_buffering"] else "off"};
             {proxy}
         }}
         location /uploads/ {{
@@ -236,6 +237,11 @@ def _install_cert(sb: Sandbox, opts: dict[str, Any]) -> None:
 
 def _conf(sb: Sandbox) -> Path:
     return _prefix(sb) / "nginx.conf"
+
+
+def conf_path(sb: Sandbox) -> Path:
+    """The configuration file nginx runs from (what an operator would read)."""
+    return _conf(sb)
 
 
 def _test(sb: Sandbox, conf: Path) -> None:

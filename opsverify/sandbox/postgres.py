@@ -7,12 +7,15 @@ database shaped like the reference systems (users, studies, alembic_version) wit
 ``app`` (owner, not superuser), ``monitor`` (pg_monitor: the inventory's dsn) and ``restore``
 (CREATEDB: the inventory's restore_dsn).
 
-Knobs for fault modules: :func:`psql`, :func:`alter_system`, :func:`restart`,
-:func:`superuser_dsn`, :func:`dsn`, :func:`info`.
+Knobs for fault modules: :func:`psql`, :func:`alter_system`, :func:`restart`, :func:`stop`,
+:func:`start`, :func:`superuser_dsn`, :func:`dsn`, :func:`info`; for the streaming standby
+(:class:`StandbyComponent`): :func:`standby_psql`, :func:`stop_standby`,
+:func:`start_standby`, :func:`rebuild_standby`, :func:`wait_streaming`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import time
@@ -153,10 +156,31 @@ def _stop(sb: Sandbox, timeout: float = 5.0) -> None:
     sb.stop_processes("postgres", timeout=2)
 
 
+def stop(sb: Sandbox) -> None:
+    """Fast, clean shutdown of the primary (what pg_resetwal and pg_controldata need)."""
+    _stop(sb)
+
+
+def start(sb: Sandbox) -> None:
+    """Start the primary again and wait until it accepts connections."""
+    _start(sb)
+
+
+def running(sb: Sandbox) -> bool:
+    pid = _postmaster_pid(sb)
+    return pid is not None and psutil.pid_exists(pid)
+
+
 def restart(sb: Sandbox) -> None:
-    """Stop (fast) and start the server; needed after ALTER SYSTEM of a restart-only setting."""
+    """Stop (fast) and start the server; needed after ALTER SYSTEM of a restart-only setting.
+
+    The standby, when running, reconnects on its own; waiting for it keeps a restart from
+    reading as a replication fault in the checks that run next.
+    """
     _stop(sb)
     _start(sb)
+    if standby_running(sb):
+        wait_streaming(sb)
 
 
 _BOOTSTRAP = """
@@ -231,7 +255,7 @@ class PostgresComponent(Component):
         require_binary("runuser", "util-linux")
         base = _base(sb)
         data, sock = base / "data", base / "run"
-        for d in (base, sock):
+        for d in (base, sock, base / "wal_archive"):
             d.mkdir(parents=True, exist_ok=True)
             _chown(d)
         base.chmod(0o755)
@@ -282,12 +306,24 @@ full_page_writes = off
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_connections = off
+# WAL archiving into the state dir (point-in-time recovery; checked by BKP-011)
+archive_mode = on
+archive_command = 'test ! -f {base / "wal_archive"}/%f && cp %p {base / "wal_archive"}/%f'
+archive_timeout = '5min'
+# a streaming standby (StandbyComponent) and, for pg_xid_wraparound_near, a logical slot
+wal_level = logical
+max_wal_senders = 5
+max_replication_slots = 5
+wal_keep_size = '128MB'
+# prepared transactions exist (DB-008's probe names a forgotten one as the culprit)
+max_prepared_transactions = 5
 """
         with open(data / "postgresql.conf", "a") as fh:
             fh.write(conf)
         (data / "pg_hba.conf").write_text(
             "# opsverify sandbox: peer for the superuser on the socket, scram over TLS only\n"
             "local   all  postgres                  peer\n"
+            "local   replication  postgres          peer\n"
             "local   all  all                       scram-sha-256\n"
             "hostssl all  all       127.0.0.1/32    scram-sha-256\n"
             "hostssl all  all       ::1/128         scram-sha-256\n"
@@ -340,6 +376,8 @@ log_connections = off
                 "restore_dsn": "${SANDBOX_PG_RESTORE_DSN}",
                 "superusers": [SUPERUSER],
                 "require_ssl": True,
+                "wal_archive": True,
+                "migrations": {"expect": ALEMBIC_HEAD},
             },
         )
         sb.inventory_add(
@@ -363,3 +401,156 @@ log_connections = off
 
     def down(self, sb: Sandbox) -> None:
         _stop(sb)
+
+
+# --- streaming standby --------------------------------------------------------------------------
+STANDBY_NAME = "standby1"  # its application_name, as the primary's pg_stat_replication shows it
+STANDBY_OWNER = "postgres-standby"
+
+
+def standby_info(sb: Sandbox) -> dict[str, Any]:
+    """Facts about the standby (data dir, socket, port), or SandboxError if there is none."""
+    data: dict[str, Any] = sb.state.get("postgres_standby", {})
+    if not data:
+        raise SandboxError("no standby runs in this sandbox (component postgres-standby)")
+    return data
+
+
+def _pidfile_pid(data_dir: str | Path) -> int | None:
+    try:
+        return int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def standby_running(sb: Sandbox) -> bool:
+    st = sb.state.get("postgres_standby")
+    pid = _pidfile_pid(st["data_dir"]) if st else None
+    return pid is not None and psutil.pid_exists(pid)
+
+
+def standby_psql(sb: Sandbox, sql: str, *, timeout: float = 30.0) -> str:
+    """Run SQL on the standby as the superuser through its own socket (peer auth)."""
+    st, pg = standby_info(sb), info(sb)
+    proc = run(
+        [
+            "runuser", "-u", "postgres", "--", f"{pg['bin_dir']}/psql", "-X", "-q", "-At",
+            "-v", "ON_ERROR_STOP=1", "-h", st["socket_dir"], "-p", str(st["port"]),
+            "-U", SUPERUSER, "-d", "postgres", "-f", "-",
+        ],
+        input=sql, timeout=timeout, cwd=st["socket_dir"],
+    )  # fmt: skip
+    return proc.stdout.strip()
+
+
+def streaming(sb: Sandbox) -> bool:
+    """Whether the primary shows the standby connected and streaming."""
+    return psql(sb, "SELECT count(*) FROM pg_stat_replication WHERE application_name = "
+                    f"'{STANDBY_NAME}' AND state = 'streaming'", db="postgres") == "1"
+
+
+def wait_streaming(sb: Sandbox, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not streaming(sb):
+        if time.monotonic() > deadline:
+            raise SandboxError(f"the standby is not streaming from the primary after "
+                               f"{timeout:.0f}s (see logs/{STANDBY_OWNER}.log)")
+        time.sleep(0.1)
+
+
+def start_standby(sb: Sandbox, *, wait: bool = True) -> None:
+    """Start the standby on its unix socket only (no TCP listener), then wait for streaming.
+
+    ``wal_receiver_status_interval=1s``: the standby reports its replay position every second
+    instead of every 10 s, so the primary's replay_lag of a healthy standby stays near zero.
+    """
+    st, pg = standby_info(sb), info(sb)
+    sb.spawn(
+        STANDBY_OWNER,
+        [
+            f"{pg['bin_dir']}/postgres", "-D", st["data_dir"], "-c", f"port={st['port']}",
+            "-c", "listen_addresses=", "-c", f"unix_socket_directories={st['socket_dir']}",
+            "-c", f"cluster_name={STANDBY_NAME}", "-c", "wal_receiver_status_interval=1s",
+            "-c", "wal_retrieve_retry_interval=500ms",
+        ],
+        user="postgres",
+        cwd=Path(st["data_dir"]),
+    )  # fmt: skip
+    if wait:
+        wait_streaming(sb)
+
+
+def stop_standby(sb: Sandbox, timeout: float = 5.0) -> None:
+    """Fast shutdown of the standby (SIGINT to its postmaster)."""
+    st = sb.state.get("postgres_standby")
+    pid = _pidfile_pid(st["data_dir"]) if st else None
+    if pid is not None and psutil.pid_exists(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            if "postgres" in proc.name():
+                proc.send_signal(signal.SIGINT)
+                if wait_gone([pid], timeout):
+                    proc.kill()
+    sb.stop_processes(STANDBY_OWNER, timeout=2)
+
+
+def rebuild_standby(sb: Sandbox, *, wait: bool = True) -> None:
+    """Make the standby anew from the primary (pg_basebackup -R) and start it.
+
+    Needed after anything that rewrites the primary's WAL history (pg_resetwal): a standby
+    cannot follow across it.
+    """
+    st, pg = standby_info(sb), info(sb)
+    stop_standby(sb)
+    data = Path(st["data_dir"])
+    if data.exists():
+        shutil.rmtree(data)
+    conninfo = (f"host={pg['socket_dir']} port={pg['port']} user={SUPERUSER} "
+                f"application_name={STANDBY_NAME}")
+    run(
+        [
+            "runuser", "-u", "postgres", "--", f"{pg['bin_dir']}/pg_basebackup",
+            "-D", str(data), "-d", conninfo, "-R", "-X", "stream", "--checkpoint=fast",
+            "--no-sync",
+        ],
+        timeout=120, cwd=st["socket_dir"],
+    )  # fmt: skip
+    start_standby(sb, wait=wait)
+
+
+class StandbyComponent(Component):
+    """A streaming hot standby of the primary: pg_basebackup -R, its own socket, no TCP port.
+
+    It exists so the replication check (DB-010) has a real replica to judge; the primary's
+    inventory item declares it (``replicas: [standby1]``). Left out with the primary (``--skip
+    postgres``) or on its own (``--skip postgres-standby``).
+    """
+
+    name = STANDBY_OWNER
+
+    def up(self, sb: Sandbox) -> None:
+        if not sb.state.get("postgres"):
+            return  # the primary was left out: nothing to replicate
+        base = _base(sb)
+        sock = base / "standby-run"
+        sock.mkdir(parents=True, exist_ok=True)
+        _chown(sock)
+        sb.state["postgres_standby"] = {
+            "name": STANDBY_NAME,
+            "port": sb.port(STANDBY_OWNER),  # names the socket file only: no TCP listener
+            "socket_dir": str(sock),
+            "data_dir": str(base / "standby"),
+        }
+        sb.save()
+        rebuild_standby(sb, wait=False)
+        items = sb.state.get("inventory", {}).get("postgres", [])
+        for item in items:
+            if item.get("name") == "main":
+                sb.inventory_add("postgres", {**item, "replicas": [STANDBY_NAME]})
+
+    def ready(self, sb: Sandbox) -> None:
+        if sb.state.get("postgres_standby"):
+            wait_streaming(sb)
+
+    def down(self, sb: Sandbox) -> None:
+        stop_standby(sb)

@@ -1,4 +1,4 @@
-"""Cache rows: Redis memory, eviction policy, slowlog and persistence."""
+"""Cache rows: Redis memory, eviction policy, evictions, hit ratio, slowlog, persistence, PING."""
 
 from tests.matrix import Row
 
@@ -10,4 +10,15 @@ ROWS = [
 ]
 ROWS += [
     Row(fault="redis_clients_near_max", catches={"CCH-005": "maxclients"}),
+]
+# CCH-006 judges evictions since the previous run: the healthy run (or any earlier cache row)
+# records the baseline, so select this row together with them (-k "redis_evictions or healthy").
+ROWS += [
+    Row(fault="redis_evictions", catches={"CCH-006": "keys evicted since the previous run"}),
+    Row(fault="redis_miss_burst", catches={"CCH-007": "below redis_hit_rate_min"}),
+    Row(fault="redis_save_points_never_fire",
+        catches={"CCH-008": "are not on disk: the last successful RDB save"}),
+    # The busy scripts are slow commands too: the slowlog check rightly reports them.
+    Row(fault="redis_busy_server", catches={"CCH-009": "median PING round trip"},
+        tolerates=("CCH-004",)),
 ]

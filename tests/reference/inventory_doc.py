@@ -27,7 +27,8 @@ BEGIN = "<!-- BEGIN GENERATED: python -m tests.reference.inventory_doc --write -
 END = "<!-- END GENERATED -->"
 HIDDEN = {("Inventory", "source"), ("Inventory", "sha256")}
 # Integer fields parsed by ``parse_size``: YAML may say ``10g`` as well as a byte count.
-SIZE_FIELDS = {("HttpEndpoint", "accepts_upload"), ("Backup", "min_size")}
+SIZE_FIELDS = {("HttpEndpoint", "accepts_upload"), ("Backup", "min_size"),
+               ("RequiredFile", "min_size")}
 
 # (model, key) -> meaning. Keep each one sentence or two: what it is, who reads it.
 MEANINGS: dict[tuple[str, str], str] = {
@@ -65,6 +66,10 @@ MEANINGS: dict[tuple[str, str], str] = {
     "answer within it is reported broken.",
     ("Thresholds", "disk_used_max_pct"): "Fail when a mount of a `hosts` item is fuller than this "
     "(runbooks: disk > 90 %).",
+    ("Thresholds", "disk_warn_pct"): "Warn tier (minor): a mount fuller than this is reported "
+    "(runbooks: warn 80 %); must not exceed `disk_used_max_pct`.",
+    ("Thresholds", "load_per_core_max"): "Fail when a host's 1-minute load average divided by "
+    "its online CPUs is higher (runbooks: CPU < 80 %; 2.0 = two tasks per core).",
     ("Thresholds", "inode_used_max_pct"): "Fail when a mount has used more inodes than this.",
     ("Thresholds", "memory_used_max_pct"): "Fail when a host uses more memory than this "
     "(runbooks: 85 %, Horalix 80 %).",
@@ -83,25 +88,50 @@ MEANINGS: dict[tuple[str, str], str] = {
     ("Thresholds", "long_query_s"): "Queries running longer are reported (runbooks: 5 minutes).",
     ("Thresholds", "idle_in_transaction_s"): "Sessions idle in a transaction longer are reported.",
     ("Thresholds", "lock_wait_s"): "Sessions waiting on a lock longer are reported.",
-    ("Thresholds", "xid_age_max_pct"): "Transaction-ID age as % of the wraparound limit.",
+    ("Thresholds", "xid_age_max_pct"): "Oldest unfrozen transaction-ID (and multixact) age of "
+    "any database as % of the 2^31 wraparound limit (DB-008). 50 % is five times autovacuum's "
+    "own trigger (autovacuum_freeze_max_age, ~9 %) and well before the failsafe (75 %).",
     ("Thresholds", "cache_hit_ratio_min"): "PostgreSQL buffer cache hit ratio floor.",
     ("Thresholds", "vacuum_max_age_days"): "Tables whose last (auto)vacuum/analyze is older "
     "(weekly).",
     ("Thresholds", "db_growth_max_pct"): "Database size growth since the previous run "
-    "(weekly, stored history).",
-    ("Thresholds", "replication_lag_s"): "Replica lag limit, when replicas exist.",
+    "(DB-009, weekly, stored history) above this % is a finding, if also above "
+    "`db_growth_min_mb`.",
+    ("Thresholds", "db_growth_min_mb"): "...and by at least this many MB, so 2 MB -> 3 MB on a "
+    "small database is not a finding.",
+    ("Thresholds", "replication_lag_s"): "Replay lag (pg_stat_replication.replay_lag) of a "
+    "replica above this fails DB-010, when the item declares `replicas`.",
+    ("Thresholds", "replication_lag_mb"): "WAL written on the primary and not yet replayed by a "
+    "replica above this many MB fails DB-010 (default: one max_wal_size, 1 GB).",
     ("Thresholds", "redis_memory_max_pct"): "Redis used memory as % of `maxmemory`.",
     ("Thresholds", "redis_clients_max_pct"): "Redis connected clients as % of `maxclients`.",
-    ("Thresholds", "redis_hit_rate_min"): "Redis keyspace hit ratio floor (0 disables).",
+    ("Thresholds", "redis_hit_rate_min"): "Redis keyspace hit ratio floor since the previous "
+    "run (0 disables).",
+    ("Thresholds", "redis_hit_rate_min_lookups"): "Fewer Redis lookups than this since the "
+    "previous run: the hit ratio is not judged (skipped).",
+    ("Thresholds", "redis_evictions_max"): "Redis keys evicted since the previous run above "
+    "this fail (0: the working set must fit in `maxmemory`).",
+    ("Thresholds", "redis_last_save_max_age_h"): "Hours since the last successful RDB save "
+    "with unsaved changes, when `save` points are configured.",
+    ("Thresholds", "redis_ping_max_ms"): "Median Redis PING round trip limit (ms).",
     ("Thresholds", "redis_slowlog_max"): "Redis slowlog entries above this are reported.",
     ("Thresholds", "redis_fragmentation_max"): "Redis memory fragmentation ratio limit.",
     ("Thresholds", "restart_count_max"): "A container restarted more often is reported.",
+    ("Thresholds", "container_memory_max_pct"): "A container using more of its memory limit "
+    "(`docker stats` MEM %, page cache excluded) is reported.",
+    ("Thresholds", "container_cpu_max_pct"): "A container using more of its CPU limit "
+    "(`--cpus`; `docker stats` CPU % / CPUs) is reported; containers without a limit are listed.",
     ("Thresholds", "log_file_max_mb"): "Log files larger than this in `hosts[].log_dirs` "
     "(runbook: `find /var/log -size +100M`).",
     ("Thresholds", "log_errors_max"): "ERROR/CRITICAL lines in a container's last 24 h of logs.",
     ("Thresholds", "failed_logins_max"): "Failed logins in the last 24 h of the declared logs.",
     ("Thresholds", "suspicious_requests_max"): "Injection-looking requests (`union select`, "
     "`<script`, `../`) tolerated in the access logs.",
+    ("Thresholds", "unexpected_writes_max"): "POST/PUT/PATCH/DELETE requests outside "
+    "`security.write_paths` tolerated in the access logs over 24 h (runbook 003: none).",
+    ("Thresholds", "availability_min_pct"): "Availability objective: share of successful "
+    "scrapes of every Prometheus target over `prometheus.availability_window` (runbook 004: "
+    "99.9 %).",
     ("Thresholds", "slow_statement_mean_ms"): "Statements slower on average in "
     "`pg_stat_statements` (runbook: mean_time > 1000).",
     ("Thresholds", "backup_size_drop_pct"): "Newest backup smaller than this % of the median of "
@@ -119,6 +149,9 @@ MEANINGS: dict[tuple[str, str], str] = {
     ("Thresholds", "probe_time_cap_s"): "Hard time cap of one latency burst.",
     ("Thresholds", "hsts_min_age_s"): "Minimum `Strict-Transport-Security` max-age (1 year).",
     ("Thresholds", "secret_min_length"): "Secrets (keys) in env files shorter than this are weak.",
+    ("Thresholds", "wal_archive_max_age_s"): "RPO of the transaction logs (runbook 002: 1 hour): "
+    "a completed WAL segment may wait this long for the archiver, and `archive_timeout` must "
+    "not exceed it (BKP-011).",
     # ----------------------------------------------------------------- http
     ("HttpEndpoint", "name"): "Unique id of the item: the pytest id and Allure parameter.",
     ("HttpEndpoint", "url"): "Full `http://` or `https://` URL.",
@@ -165,6 +198,18 @@ MEANINGS: dict[tuple[str, str], str] = {
     "(default: `dsn`).",
     ("Postgres", "superusers"): "Roles allowed to be superuser; any other is a finding.",
     ("Postgres", "require_ssl"): "The server must have `ssl = on` and accept `sslmode=require`.",
+    ("Postgres", "replicas"): "Streaming replicas this primary must have (DB-010): a count "
+    "(`2`) or their application_names (`[standby1]`); absent or 0: replication not judged.",
+    ("Postgres", "wal_archive"): "The server must archive WAL within the RPO: archive_mode on, a "
+    "command set, no failure since the last success, no segment waiting too long (BKP-011).",
+    ("Postgres", "wal_archive_max_age_s"): "Overrides `thresholds.wal_archive_max_age_s` for "
+    "this server.",
+    ("Postgres", "migrations"): "Where the schema revision is recorded and which one the "
+    "deployed code expects (DB-015).",
+    ("Migrations", "table"): "Table holding the revision (`alembic_version`, or `schema.table`).",
+    ("Migrations", "column"): "Column holding the revision (`version_num`).",
+    ("Migrations", "expect"): "Expected revision, or a list of heads (alembic branches); from the "
+    "pipeline as `${VAR}` (then redacted in reports like every `${VAR}` value).",
     # ----------------------------------------------------------------- redis
     ("Redis", "name"): "Unique id of the item.",
     ("Redis", "url"): "`redis://`, `rediss://` or `unix://` URL with its password, normally "
@@ -178,6 +223,19 @@ MEANINGS: dict[tuple[str, str], str] = {
     "down.",
     ("Docker", "allow_root"): "Services allowed to run as root (still reported in evidence).",
     ("Docker", "allow_privileged"): "Services allowed to run privileged.",
+    ("Docker", "log_patterns"): "Log lines to count in the services' last 24 h of container "
+    "logs, each with a limit; see [log_patterns](#dockerlog_patterns).",
+    ("LogPattern", "name"): "Unique id of the pattern (the result's target name).",
+    ("LogPattern", "pattern"): "Python regular expression searched in each log line; `(?i)` "
+    "for any case (`(?i)rate limit`).",
+    ("LogPattern", "max"): "Matching lines tolerated over 24 h, all the services' containers "
+    "together.",
+    ("LogPattern", "services"): "Compose services whose logs are read (default: every "
+    "`docker.services` entry).",
+    ("Docker", "allow_capabilities"): "Dangerous capabilities a service may add, by service: "
+    "`{vpn: [NET_ADMIN]}` (any other SYS_ADMIN, NET_ADMIN, SYS_PTRACE, ALL... is a finding).",
+    ("Docker", "allow_writable_rootfs"): "Services allowed to run without a read-only root "
+    "filesystem.",
     # ----------------------------------------------------------------- hosts
     ("Host", "name"): "Unique id of the item.",
     ("Host", "target"): "testinfra target: `local://`, `ssh://user@host:port`, `docker://name`.",
@@ -190,11 +248,32 @@ MEANINGS: dict[tuple[str, str], str] = {
     ("Host", "log_dirs"): "Directories that must exist, searched for oversized log files and "
     "failed logins.",
     ("Host", "service_user"): "Owner the env files must have.",
+    ("Host", "nginx_conf"): "nginx configuration file on this host, read as written (includes "
+    "are not followed) for `nginx_directives`.",
+    ("Host", "nginx_directives"): "Directives `nginx_conf` must contain: `name value` matches "
+    "exactly, a bare `name` any value (runbook 001: `proxy_request_buffering off`, "
+    "`proxy_read_timeout`).",
+    ("Host", "min_free"): "Path -> free space it must keep, in bytes or `10g` (runbook 001: "
+    "need > 10GB free); judged in bytes, beside the percentage thresholds (RES-010).",
+    ("Host", "required_files"): "Files that must exist (paths, or `{path, min_size}`), e.g. an "
+    "ML model checkpoint (RES-005).",
+    ("Host", "security_updates"): "Check pending OS security updates on this host (SEC-040).",
+    ("SecurityUpdates", "manager"): "Package manager asked (`apt`: `apt-get -s dist-upgrade`, "
+    "read-only; the lists are never refreshed by the check).",
+    ("SecurityUpdates", "root"): "System root apt reads: `/`, or a chroot / image root mounted "
+    "elsewhere (`apt -o Dir=ROOT`).",
+    ("SecurityUpdates", "lists_max_age_days"): "Package lists older than this (no recent "
+    "`apt-get update`) cannot tell what is pending: a finding.",
+    ("RequiredFile", "path"): "Absolute path on the host (symlinks are followed).",
+    ("RequiredFile", "min_size"): "A smaller file is a finding (a truncated copy), `100m`.",
     # ----------------------------------------------------------------- backups
     ("Backup", "name"): "Unique id of the backup set.",
     ("Backup", "path"): "Folder holding the backups (on the machine running opsverify).",
-    ("Backup", "pattern"): "Shell pattern of the file names in `path` (`database_*.sql.gz`); "
-    "one folder, not recursive. A date in the name (YYYYMMDD) dates the file, else its mtime.",
+    ("Backup", "pattern"): "Shell pattern of the file names in `path` (`database_*.sql.gz`), or "
+    "one folder level and a file pattern for one folder per day (`*/database.sql` for "
+    "`path/20261123/database.sql`). A date in the name or folder (YYYYMMDD) dates the file, "
+    "else its mtime; a `checksums` manifest then lists relative paths "
+    "(`sha256sum */database.sql`).",
     ("Backup", "format"): "`pg_plain_gz` (pg_dump | gzip), `pg_plain` (plain SQL), `pg_custom` "
     "(pg_dump -Fc), `tar_gz` (file archives).",
     ("Backup", "max_age_h"): "Overrides `thresholds.backup_max_age_h` for this set.",
@@ -222,7 +301,13 @@ MEANINGS: dict[tuple[str, str], str] = {
     ("Prometheus", "url"): "Prometheus base URL.",
     ("Prometheus", "queries"): "PromQL overrides by name: `error_ratio`, `latency_p95`, "
     "`request_rate` (defaults use `http_requests_total` and "
-    "`http_request_duration_seconds_bucket`).",
+    "`http_request_duration_seconds_bucket`), `availability` (default "
+    "`avg_over_time(up[$window])`; `$window` is replaced; targets no longer scraped are left "
+    "out).",
+    ("Prometheus", "expect_rules"): "Alert (or recording) rule names Prometheus must have "
+    "loaded (runbook 000: `HighErrorRate`, `DatabaseDown`); any rule in error also fails.",
+    ("Prometheus", "availability_window"): "Window of the availability objective, a "
+    "Prometheus duration (`30d`); when Prometheus holds less, the covered span is reported.",
     ("Alertmanager", "url"): "Alertmanager base URL.",
     ("Alertmanager", "fail_severity"): "Active alerts with this `severity` label or higher fail "
     "the check.",
@@ -237,10 +322,30 @@ MEANINGS: dict[tuple[str, str], str] = {
     "[vulnerability_reports](#securityvulnerability_reports).",
     ("Security", "access_logs"): "Access log files scanned for injection-looking requests and "
     "failed-login bursts.",
+    ("Security", "closed_ports"): "TCP ports that must refuse connections (`host:port` or a "
+    "mapping); see [closed_ports](#securityclosed_ports).",
+    ("Security", "write_paths"): "URL path prefixes where POST/PUT/PATCH/DELETE are legitimate "
+    "(`[/api/]`); when set, write requests elsewhere in `access_logs` are findings.",
+    ("ClosedPort", "port"): "The port (runbook 003: 5432 and 6379 must not be published).",
+    ("ClosedPort", "host"): "Address to connect to (default 127.0.0.1).",
+    ("ClosedPort", "name"): "Name of the result (default `host:port`).",
     ("DefaultCredential", "user"): "User name to try.",
     ("DefaultCredential", "password"): "Password to try (a well-known default, not a secret).",
-    ("DefaultCredential", "url"): "HTTP URL (basic auth); give exactly one of url, postgres, "
-    "redis.",
+    ("DefaultCredential", "url"): "HTTP URL of the login (the protected page for `basic`, the "
+    "login POST target otherwise); give exactly one of url, postgres, redis.",
+    ("DefaultCredential", "kind"): "How a `url` login is sent: `basic` (HTTP basic auth), `form` "
+    "(urlencoded POST; success = a redirect away from the login page unless a cookie/marker is "
+    "declared), `json` (JSON POST; needs `success_cookie` or `success_marker`), `grafana` "
+    "(POST /login `{user, password}`, success = 200 with `Logged in` and a `grafana_session` "
+    "cookie).",
+    ("DefaultCredential", "user_field"): "Form/JSON field of the user name (default `username`; "
+    "`user` for grafana).",
+    ("DefaultCredential", "password_field"): "Form/JSON field of the password (default "
+    "`password`).",
+    ("DefaultCredential", "success_cookie"): "Cookie whose setting proves a successful login "
+    "(form/json/grafana).",
+    ("DefaultCredential", "success_marker"): "Text in a 2xx response body that proves a "
+    "successful login (form/json/grafana).",
     ("DefaultCredential", "postgres"): "Name of a `postgres` item to try the login against.",
     ("DefaultCredential", "redis"): "Name of a `redis` item to try the login against.",
     ("VulnReport", "path"): "JSON report written by the scanner (`trivy ... --format json`, "
@@ -257,9 +362,13 @@ SECTIONS: list[tuple[str, str, str]] = [
     ("tls[]", "TlsEndpoint", "tls"),
     ("cert_files[]", "CertFile", "cert_files"),
     ("postgres[]", "Postgres", "postgres"),
+    ("postgres[].migrations", "Migrations", "postgresmigrations"),
     ("redis[]", "Redis", "redis"),
     ("docker", "Docker", "docker"),
+    ("docker.log_patterns[]", "LogPattern", "dockerlog_patterns"),
     ("hosts[]", "Host", "hosts"),
+    ("hosts[].required_files[]", "RequiredFile", "hostsrequired_files"),
+    ("hosts[].security_updates", "SecurityUpdates", "hostssecurity_updates"),
     ("backups[]", "Backup", "backups"),
     ("backups[].restore", "Restore", "backupsrestore"),
     ("backups[].retention", "Retention", "backupsretention"),
@@ -268,6 +377,7 @@ SECTIONS: list[tuple[str, str, str]] = [
     ("security", "Security", "security"),
     ("security.default_credentials[]", "DefaultCredential", "securitydefault_credentials"),
     ("security.vulnerability_reports[]", "VulnReport", "securityvulnerability_reports"),
+    ("security.closed_ports[]", "ClosedPort", "securityclosed_ports"),
 ]
 
 def models() -> dict[str, type[BaseModel]]:

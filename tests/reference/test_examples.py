@@ -86,8 +86,8 @@ def test_dicom_viewer_facts() -> None:
     assert inv.docker is not None and inv.docker.project == "dicom-viewer"
     assert inv.prometheus is not None and inv.prometheus.url == "http://localhost:9090"
     assert inv.security is not None
-    assert any(c.url == "http://localhost:3000/api/user" and c.password == "admin"
-               for c in inv.security.default_credentials)
+    assert any(c.url == "http://localhost:3000/login" and c.kind == "grafana"
+               and c.password == "admin" for c in inv.security.default_credentials)
 
 
 def test_horalix_view_facts() -> None:

@@ -76,7 +76,8 @@ def test_inventory_section(sb: Sandbox) -> None:
     hosts = sb.state["inventory"]["hosts"]
     assert [h["name"] for h in hosts] == ["local", "ssh"]
     for h in hosts:
-        assert set(h) == {"name", "target", "mounts", "env_files", "log_dirs"}
+        assert set(h) == {"name", "target", "mounts", "env_files", "log_dirs", "min_free",
+                          "required_files", "security_updates"}
         assert h["mounts"] == [p["data"]]
         assert h["env_files"] == [p["env_file"]]
         assert h["log_dirs"] == [p["log_dir"]]

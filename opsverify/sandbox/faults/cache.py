@@ -1,4 +1,5 @@
-"""Cache faults: a full Redis that refuses writes, slow Lua scripts, a failing RDB save.
+"""Cache faults: a full Redis that refuses writes, slow Lua scripts, a failing RDB save,
+evictions, a burst of misses, save points that never fire, a server kept busy.
 
 These are the sandbox writing to its own Redis (the checks never do): filling it with data,
 running slow scripts, breaking and repairing its data directory. Revert restores the settings
@@ -137,8 +138,178 @@ def _clients_revert(sb: Sandbox) -> None:
     rediscache.config_set(sb, "maxclients", saved)
 
 
+# --- redis_evictions --------------------------------------------------------------------------
+EVICT_PREFIX = "opsverify:fault:evict:"
+EVICT_MIN = 20  # evictions to cause: well above redis_evictions_max (0)
+
+
+def _sandbox_keys(client: redis.Redis) -> list[bytes]:
+    return [k for k in client.scan_iter(count=1000)
+            if not k.startswith(b"opsverify:fault:")]
+
+
+def _evict_inject(sb: Sandbox) -> None:
+    """Write past maxmemory under allkeys-lru until Redis has evicted EVICT_MIN keys, then
+    free the memory again: what a nightly burst leaves behind is only the evicted_keys count.
+
+    allkeys-lru evicts the oldest keys first, which are the sandbox's own (written at ``up``):
+    they are dumped before and restored after, so only the fault's keys stay lost.
+    """
+    client = rediscache.client(sb)
+    info = _info(client)
+    if str(info["maxmemory_policy"]) != "allkeys-lru" or not int(info["maxmemory"]):
+        raise SandboxError("redis_evictions needs the healthy maxmemory with allkeys-lru")
+    saved = {k.hex(): [(client.dump(k) or b"").hex(), max(int(client.pttl(k)), 0)]
+             for k in _sandbox_keys(client)}
+    sb.state.setdefault("fault_saved", {})["redis_evict_keys"] = saved
+    sb.save()
+    start = int(info["evicted_keys"])
+    i = 0
+    try:
+        while int(_info(client)["evicted_keys"]) - start < EVICT_MIN:
+            client.set(f"{EVICT_PREFIX}{i}", VALUE)
+            i += 1
+            if i > 1000:
+                raise SandboxError("redis evicted nothing after 1000 values past maxmemory")
+    finally:
+        _evict_cleanup(sb, client)
+
+
+def _evict_cleanup(sb: Sandbox, client: redis.Redis) -> None:
+    keys = list(client.scan_iter(match=f"{EVICT_PREFIX}*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.unlink(*keys[start:start + 500])
+    saved = sb.state.get("fault_saved", {}).get("redis_evict_keys", {})
+    for key, (dumped, ttl_ms) in saved.items():
+        if dumped and not client.exists(bytes.fromhex(key)):
+            client.restore(bytes.fromhex(key), ttl_ms, bytes.fromhex(dumped))
+
+
+def _evict_revert(sb: Sandbox) -> None:
+    _evict_cleanup(sb, rediscache.client(sb))
+    sb.state.get("fault_saved", {}).pop("redis_evict_keys", None)
+    sb.save()
+
+
+# --- redis_miss_burst -------------------------------------------------------------------------
+MISS_PREFIX = "opsverify:fault:miss:"
+MISSES = 3000  # above redis_hit_rate_min_lookups (1000): enough lookups to be judged
+
+
+def _miss_inject(sb: Sandbox) -> None:
+    """Real lookups of keys that do not exist (cache penetration, or a deploy that changed
+    the key names): every GET counts in keyspace_misses."""
+    client = rediscache.client(sb)
+    pipe = client.pipeline(transaction=False)
+    for i in range(MISSES):
+        pipe.get(f"{MISS_PREFIX}{i}")
+    if any(v is not None for v in pipe.execute()):
+        raise SandboxError("a key the miss burst looked up exists")
+
+
+def _miss_revert(sb: Sandbox) -> None:
+    # The misses stay in the lifetime counters; reset them as an operator would after the
+    # fix, so that no later judgement over "since the server started" still sees them.
+    rediscache.client(sb).config_resetstat()
+
+
+# --- redis_save_points_never_fire -------------------------------------------------------------
+SPARSE_SAVE = "86400 1000000"  # a day *and* a million changes: never on this write rate
+UNSAVED_KEY = "opsverify:fault:unsaved"
+
+
+def _sparse_inject(sb: Sandbox) -> None:
+    """RDB snapshots configured with save points this instance never reaches, and a write
+    after the last save: changes stay off the disk while the last save only gets older."""
+    from opsverify.sandbox import manager  # the sandbox-scaled threshold this must exceed
+
+    client = rediscache.client(sb)
+    rediscache.config_set(sb, "save", SPARSE_SAVE)
+    client.set(UNSAVED_KEY, str(time.time()))
+    limit_s = float(manager.THRESHOLDS.get("redis_last_save_max_age_h", 24)) * 3600
+    if limit_s > 60:
+        raise SandboxError(f"redis_last_save_max_age_h is {limit_s / 3600:g} h in the sandbox: "
+                           "too long for a fault to wait out")
+    while True:  # a save may have happened moments ago (e.g. another fault's revert)
+        info = _info(client)
+        age = time.time() - int(info["rdb_last_save_time"])
+        if age > limit_s + 1:
+            return
+        time.sleep(min(limit_s + 1.1 - age, 5))
+
+
+def _sparse_revert(sb: Sandbox) -> None:
+    rediscache.config_set(sb, "save", rediscache.defaults(sb)["save"])
+    rediscache.client(sb).delete(UNSAVED_KEY)
+
+
+# --- redis_busy_server ------------------------------------------------------------------------
+BUSY_ENV = "OPSVERIFY_REDIS_BUSY"
+BUSY_MS = 100  # each script holds the server this long (busy-reply-threshold is 5000 ms)
+BUSY_WORKERS = 2  # one script always queued behind the running one: no idle gaps
+# Spins on the server's clock: the same duration however fast this machine is.
+BUSY_SCRIPT = """local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+local now = start
+while now - start < tonumber(ARGV[1]) * 1000 do
+  t = redis.call('TIME')
+  now = t[1] * 1000000 + t[2]
+end
+return 1"""
+
+
+def _busy_inject(sb: Sandbox) -> None:
+    """Slow Lua scripts back to back on the sandbox Redis: every other command, PING
+    included, waits for the running script (Redis executes one command at a time)."""
+    spec = {"port": rediscache.info(sb)["port"], "workers": BUSY_WORKERS, "ms": BUSY_MS}
+    sb.spawn("fault-redis_busy_server", [sys.executable, "-m", __name__],
+             env={BUSY_ENV: json.dumps(spec),
+                  "REDISCLI_AUTH": sb.state["env"][rediscache.PASSWORD_VAR]},
+             log="fault-redis_busy_server.log")
+    client = rediscache.client(sb)
+    deadline = time.monotonic() + 15
+    while True:  # busy once a PING has to wait for a script
+        t0 = time.perf_counter()
+        client.ping()
+        if time.perf_counter() - t0 > BUSY_MS / 3000:
+            return
+        if time.monotonic() > deadline:
+            raise SandboxError("the busy scripts did not slow Redis down within 15s")
+        time.sleep(0.05)
+
+
+def _busy_revert(sb: Sandbox) -> None:
+    sb.stop_processes("fault-redis_busy_server", timeout=3)
+    sb.save()
+    client = rediscache.client(sb)
+    time.sleep(BUSY_MS / 1000 * 1.5)  # the script that was running finishes server-side
+    client.slowlog_reset()  # the scripts' slowlog entries would fail CCH-004 for 24 h
+
+
+def _busy_main(spec: dict[str, int]) -> int:
+    """The busy worker: threads running the slow script back to back until killed."""
+    import threading
+
+    def work() -> None:
+        c = redis.Redis(host="127.0.0.1", port=int(spec["port"]),
+                        password=os.environ["REDISCLI_AUTH"], socket_timeout=10,
+                        single_connection_client=True)
+        script = c.register_script(BUSY_SCRIPT)
+        while True:
+            script(args=[spec["ms"]])
+
+    for _ in range(spec["workers"]):
+        threading.Thread(target=work, daemon=True).start()
+    print(f"{spec['workers']} workers running {spec['ms']} ms scripts", flush=True)
+    while True:
+        time.sleep(3600)
+
+
 def main() -> int:
-    """The client holder: open ``count`` authenticated connections and keep them."""
+    """The client holder: open ``count`` authenticated connections and keep them (or, with
+    ``OPSVERIFY_REDIS_BUSY``, the busy worker of redis_busy_server)."""
+    if BUSY_ENV in os.environ:
+        return _busy_main(json.loads(os.environ[BUSY_ENV]))
     spec = json.loads(os.environ[HOLD_ENV])
     held = []
     for _ in range(spec["count"]):
@@ -165,6 +336,19 @@ FAULTS = [
     Fault("redis_clients_near_max", "cache",
           f"maxclients lowered to {CLIENT_LIMIT} and {HELD_CLIENTS} connections held open",
           _clients_inject, _clients_revert),
+    Fault("redis_evictions", "cache",
+          f"written past maxmemory (allkeys-lru) until Redis evicted {EVICT_MIN} keys, then "
+          "freed again: only evicted_keys remembers", _evict_inject, _evict_revert),
+    Fault("redis_miss_burst", "cache",
+          f"{MISSES} GETs of keys that do not exist: the hit ratio collapses",
+          _miss_inject, _miss_revert),
+    Fault("redis_save_points_never_fire", "cache",
+          f"save '{SPARSE_SAVE}' (never reached) and a write after the last save: changes "
+          "stay off the disk longer than redis_last_save_max_age_h", _sparse_inject,
+          _sparse_revert),
+    Fault("redis_busy_server", "cache",
+          f"{BUSY_WORKERS} clients run {BUSY_MS} ms Lua scripts back to back: PING waits",
+          _busy_inject, _busy_revert),
 ]
 
 

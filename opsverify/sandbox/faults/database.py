@@ -6,20 +6,26 @@ sandbox state through ``sb.spawn``; revert stops it and terminates its backends 
 side too, because PostgreSQL would keep running a ``pg_sleep`` whose client has gone.
 The holder connects as the superuser over TCP; the DSN reaches it in its environment, never in
 argv. Every session is named ``opsverify-fault-<fault>`` so revert finds exactly those.
+
+The later faults change the cluster itself: a forgotten replication slot while the XID
+counter jumps ahead (pg_resetwal), a runaway import that grows the database, and the streaming
+standby paused or stopped (knobs of :mod:`opsverify.sandbox.postgres`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from opsverify.sandbox import postgres
-from opsverify.sandbox.base import Fault, Sandbox, SandboxError
+from opsverify.sandbox.base import Fault, Sandbox, SandboxError, run
 
 SPEC_ENV = "OPSVERIFY_PG_HOLD"
 DSN_ENV = "OPSVERIFY_PG_HOLD_DSN"
@@ -173,6 +179,180 @@ FAULTS = [
     Fault("pg_slow_statements", "database",
           "pg_stat_statements records a statement with a 1.3 s mean (pg_sleep)",
           _slow_statements_inject, _slow_statements_revert),
+]
+
+
+# --- wraparound, growth, replication ----------------------------------------------------------
+#: The forgotten consumer of pg_xid_wraparound_near: a logical replication slot nobody reads.
+XID_SLOT = "opsverify_forgotten_cdc"
+#: age(datfrozenxid) the fault leaves, as a share of the 2^31 wraparound limit (DB-008 fails
+#: above xid_age_max_pct, 50 % by default; PostgreSQL only warns from ~98 %)
+XID_TARGET_PCT = 60
+XACT_SEGMENT_XIDS = 32 * 8192 * 4  # pg_xact: 32 pages of 8 kB, 4 transactions per byte
+XACT_SEGMENT_BYTES = 32 * 8192
+FIRST_NORMAL_XID = 3
+
+
+def _pg_tool(sb: Sandbox, tool: str, *args: str, timeout: float = 60) -> str:
+    pg = postgres.info(sb)
+    return run(["runuser", "-u", "postgres", "--", f"{pg['bin_dir']}/{tool}", *args],
+               timeout=timeout, cwd=pg["socket_dir"]).stdout
+
+
+def _next_xid(sb: Sandbox) -> tuple[int, int]:
+    """(epoch, xid) of the stopped cluster's next transaction ID, from pg_controldata."""
+    out = _pg_tool(sb, "pg_controldata", "-D", postgres.info(sb)["data_dir"])
+    for line in out.splitlines():
+        if line.startswith("Latest checkpoint's NextXID:"):
+            epoch, xid = line.split(":", 1)[1].strip().split(":")
+            return int(epoch), int(xid)
+    raise SandboxError("pg_controldata shows no NextXID")
+
+
+def _xid_inject(sb: Sandbox) -> None:
+    """A forgotten logical slot pins the freeze horizon while transaction IDs advance.
+
+    The classic incident: a change-data-capture consumer (or a decommissioned logical
+    replica) left its slot behind; its catalog_xmin keeps VACUUM from freezing the system
+    catalogs of every database, so age(datfrozenxid) grows with every transaction until the
+    cluster refuses writes. A billion real transactions take days, so the cluster's XID
+    counter is moved forward with pg_resetwal -x on a cleanly stopped server (the same jump
+    a busy system makes over weeks); the slot then does what it does in production:
+    autovacuum's anti-wraparound runs, which pg_resetwal triggers at once, cannot advance
+    datfrozenxid past it.
+
+    Why a slot and not a forgotten prepared transaction (the other classic): at start-up
+    PostgreSQL zeroes pg_subtrans from the oldest prepared XID to the next XID, 4 bytes per
+    XID; with a 1.3 billion jump that is ~5 GB written and ~23 s of start-up (measured: a
+    200 million jump gave 763 MB of pg_subtrans and a 3.6 s start; 20 million, 77 MB). A
+    slot is not an active transaction and costs nothing at start-up.
+    """
+    pg = postgres.info(sb)
+    postgres.psql(sb, f"SELECT pg_create_logical_replication_slot('{XID_SLOT}', 'pgoutput')")
+    oldest_age = int(postgres.psql(sb, "SELECT max(age(datfrozenxid)) FROM pg_database"))
+    jump = int(XID_TARGET_PCT / 100 * 2**31) - oldest_age
+    standby = postgres.standby_running(sb)
+    if standby:
+        postgres.stop_standby(sb)
+    postgres.stop(sb)
+    epoch, xid = _next_xid(sb)
+    new_epoch, new_xid = divmod((epoch << 32) + xid + jump, 2**32)
+    new_xid = max(new_xid, FIRST_NORMAL_XID)
+    # pg_resetwal -x: the pg_xact segment holding the new next XID must exist (docs); it
+    # starts zero-filled (all "in progress"), as a fresh segment always does.
+    segment = Path(pg["data_dir"]) / "pg_xact" / f"{new_xid // XACT_SEGMENT_XIDS:04X}"
+    if not segment.exists():
+        segment.write_bytes(bytes(XACT_SEGMENT_BYTES))
+        segment.chmod(0o600)
+        shutil.chown(segment, "postgres", "postgres")
+    _pg_tool(sb, "pg_resetwal", "-x", str(new_xid), "-e", str(new_epoch), "-D",
+             pg["data_dir"])
+    postgres.start(sb)
+    if standby:  # a standby cannot follow across pg_resetwal: make it anew from the primary
+        postgres.rebuild_standby(sb)
+
+
+def _xid_revert(sb: Sandbox) -> None:
+    """The runbook's remedy: drop the forgotten slot, then VACUUM (FREEZE) every database."""
+    if not postgres.running(sb):  # a half-done inject left the server stopped
+        postgres.start(sb)
+    postgres.psql(sb, "SELECT count(pg_drop_replication_slot(slot_name)) FROM "
+                      f"pg_replication_slots WHERE slot_name = '{XID_SLOT}'")
+    databases = postgres.psql(sb, "SELECT datname FROM pg_database ORDER BY 1").split()
+    # template0 accepts no connections: allowed for the freeze only (autovacuum would do it
+    # too, but not within a bounded time)
+    postgres.psql(sb, "ALTER DATABASE template0 ALLOW_CONNECTIONS true")
+    try:
+        for db in databases:
+            postgres.psql(sb, "SET pg_stat_statements.track = 'none';\nVACUUM (FREEZE);",
+                          db=db, timeout=120)
+    finally:
+        postgres.psql(sb, "ALTER DATABASE template0 ALLOW_CONNECTIONS false")
+    left = int(postgres.psql(sb, "SELECT max(age(datfrozenxid)) FROM pg_database"))
+    if left > 0.05 * 2**31:
+        raise SandboxError(f"pg_xid_wraparound_near: age(datfrozenxid) still {left:,} after "
+                           "VACUUM (FREEZE) of every database")
+    if sb.state.get("postgres_standby") and not postgres.standby_running(sb):
+        postgres.rebuild_standby(sb)
+
+
+GROW_SCHEMA = "opsverify_fault_grow"
+GROW_ROWS = 150_000  # ~32 MB: well over the sandbox's db_growth_min_mb (8) and 20 %
+
+
+def _grow_inject(sb: Sandbox) -> None:
+    # A runaway import into a log table, written by the application's own role. ANALYZE so
+    # the new table is not also "never analyzed" (DB-007); track=none keeps the set-up out
+    # of pg_stat_statements.
+    postgres.psql(sb, f"""
+        SET pg_stat_statements.track = 'none';
+        SET ROLE app;
+        CREATE SCHEMA IF NOT EXISTS {GROW_SCHEMA};
+        DROP TABLE IF EXISTS {GROW_SCHEMA}.import_log;
+        CREATE TABLE {GROW_SCHEMA}.import_log AS
+            SELECT g AS id, now() AS at, repeat(md5(g::text), 6) AS payload
+            FROM generate_series(1, {GROW_ROWS}) AS g;
+        ANALYZE {GROW_SCHEMA}.import_log;""", timeout=120)
+
+
+def _grow_revert(sb: Sandbox) -> None:
+    # Every block the import added counted as a read in pg_stat_database (relation extension
+    # is a buffer miss): reset the counters, as after pg_cache_thrash, so the hit ratio
+    # (DB-006) of the checks that run next is not the import's.
+    postgres.psql(sb, f"DROP SCHEMA IF EXISTS {GROW_SCHEMA} CASCADE;\nSELECT pg_stat_reset();")
+
+
+WAL_TABLE = "opsverify_fault_wal"
+WAL_ROWS = 200_000  # ~50 MB of WAL: over the sandbox's replication_lag_mb (32)
+
+
+def _replay_paused_inject(sb: Sandbox) -> None:
+    # Someone paused replay on the replica (pg_wal_replay_pause, e.g. to take a consistent
+    # read there) and forgot it; the primary keeps writing. The table is dropped at once:
+    # its WAL is what the replica has not replayed, the database does not grow. Written in
+    # the postgres database: new blocks count as reads in pg_stat_database, and the
+    # application database's hit ratio (DB-006) is not what this fault is about.
+    postgres.standby_psql(sb, "SELECT pg_wal_replay_pause()")
+    postgres.psql(sb, db="postgres", sql=f"""
+        SET pg_stat_statements.track = 'none';
+        CREATE TABLE {WAL_TABLE} AS
+            SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, {WAL_ROWS}) AS g;
+        DROP TABLE {WAL_TABLE};""", timeout=120)
+
+
+def _replay_paused_revert(sb: Sandbox) -> None:
+    postgres.psql(sb, f"DROP TABLE IF EXISTS {WAL_TABLE}", db="postgres")
+    if not postgres.standby_running(sb):
+        postgres.start_standby(sb)
+    postgres.standby_psql(sb, "SELECT pg_wal_replay_resume()")
+    deadline = time.monotonic() + 30
+    while postgres.psql(sb, "SELECT count(*) FROM pg_stat_replication WHERE application_name "
+                            f"= '{postgres.STANDBY_NAME}' AND state = 'streaming' AND "
+                            "replay_lsn >= pg_current_wal_lsn()") != "1":
+        if time.monotonic() > deadline:
+            raise SandboxError("pg_replica_replay_paused: the standby did not catch up in 30s")
+        time.sleep(0.1)
+
+
+def _replica_down_revert(sb: Sandbox) -> None:
+    if not postgres.standby_running(sb):
+        postgres.start_standby(sb)
+    postgres.wait_streaming(sb)
+
+
+FAULTS += [
+    Fault("pg_xid_wraparound_near", "database",
+          f"a forgotten logical slot ({XID_SLOT}) pins the freeze horizon while the XID "
+          f"counter jumps ahead (pg_resetwal -x): age(datfrozenxid) {XID_TARGET_PCT}% of 2^31",
+          _xid_inject, _xid_revert),
+    Fault("pg_db_grows", "database",
+          f"a runaway import writes ~32 MB into {GROW_SCHEMA}.import_log (as the app role)",
+          _grow_inject, _grow_revert),
+    Fault("pg_replica_replay_paused", "database",
+          "replay paused on the standby (pg_wal_replay_pause) while the primary writes ~50 MB "
+          "of WAL", _replay_paused_inject, _replay_paused_revert),
+    Fault("pg_replica_down", "database", "the streaming standby is stopped",
+          postgres.stop_standby, _replica_down_revert),
 ]
 
 

@@ -1,10 +1,13 @@
-"""Security faults: real misconfigurations of the sandbox's PostgreSQL, Redis and nginx.
+"""Security faults: real misconfigurations of the sandbox's PostgreSQL, Redis, nginx, backend
+logins and containers.
 
 Each one is what an operator actually does wrong (a role made superuser "for the migration",
 ``password_encryption = md5`` for an old client, ``server_tokens on`` from a copied config,
-``admin:admin`` left in an htpasswd...). Reverts are idempotent: they restore the healthy value
-whatever the current state. The container, env-file and failed-login faults live in their
-components (dockerengine, host) and are reused, not duplicated.
+``admin:admin`` left in an htpasswd, Grafana's admin/admin never changed, a container
+recreated without its limits...). Reverts are idempotent: they restore the healthy value
+whatever the current state. The root/socket and privileged container faults, the env-file and
+failed-login faults live in their components (dockerengine, host) and are reused, not
+duplicated.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import nginx, postgres, rediscache
+from .. import backend, dockerengine, nginx, postgres, rediscache
 from ..base import Fault, Sandbox, SandboxError
 
 LEGACY_ROLE = "legacy_reports"
@@ -175,6 +178,64 @@ def _revert_vulnerable_report(sb: Sandbox) -> None:
     nginx.write_vuln_report(sb, vulnerable=False)
 
 
+# --- containers -------------------------------------------------------------------------------
+#: A "network debugging" container someone created with extra capabilities and never started.
+NETDEBUG_SERVICE = "netdebug"
+
+
+def _inject_no_memory_limit(sb: Sandbox) -> None:
+    """The worker recreated from a compose file that lost its ``mem_limit``."""
+    with dockerengine.engine(sb) as client:
+        dockerengine.run_service(client, sb, "worker", mem_limit=None)
+        dockerengine.wait_for(client, dockerengine.container_name("worker"),
+                              dockerengine.is_healthy, "healthy")
+
+
+def _inject_writable_rootfs(sb: Sandbox) -> None:
+    """The worker recreated without ``read_only: true`` (tmpfs and everything else unchanged)."""
+    with dockerengine.engine(sb) as client:
+        dockerengine.run_service(client, sb, "worker", read_only=False)
+        dockerengine.wait_for(client, dockerengine.container_name("worker"),
+                              dockerengine.is_healthy, "healthy")
+
+
+def _restore_worker(sb: Sandbox) -> None:
+    dockerengine.restore_service(sb, "worker")
+
+
+def _inject_dangerous_caps(sb: Sandbox) -> None:
+    """Created, not started (like the privileged debug container): otherwise a healthy
+    container (non-root, memory limit, read-only), so only its capabilities are wrong."""
+    name = dockerengine.container_name(NETDEBUG_SERVICE)
+    with dockerengine.engine(sb) as client:
+        dockerengine._remove(client, name)
+        client.containers.create(
+            dockerengine.IMAGE, command=["sleep", "3600"], name=name,
+            labels=dockerengine._labels(NETDEBUG_SERVICE), network_mode="host",
+            user=dockerengine.APP_USER, mem_limit=dockerengine.MEMORY_LIMIT, read_only=True,
+            cap_add=["SYS_ADMIN", "NET_ADMIN"])
+
+
+def _revert_dangerous_caps(sb: Sandbox) -> None:
+    with dockerengine.engine(sb) as client:
+        dockerengine._remove(client, dockerengine.container_name(NETDEBUG_SERVICE))
+
+
+# --- form and JSON logins (backend) -----------------------------------------------------------
+def _login_fault(knob: str, user: str) -> tuple[Callable[[Sandbox], None],
+                                                Callable[[Sandbox], None]]:
+    def inject(sb: Sandbox) -> None:
+        backend.set_control(sb, **{knob: {user: user}})
+
+    def revert(sb: Sandbox) -> None:
+        backend.set_control(sb, **{knob: None})
+
+    return inject, revert
+
+
+_grafana_inject, _grafana_revert = _login_fault("grafana_logins", "admin")
+_form_inject, _form_revert = _login_fault("form_logins", "guest")
+
 _header_inject, _header_revert = _nginx_fault(drop_headers=["X-Content-Type-Options"])
 _csp_inject, _csp_revert = _nginx_fault(drop_headers=["Content-Security-Policy"])
 _tokens_inject, _tokens_revert = _nginx_fault(server_tokens=True)
@@ -224,6 +285,20 @@ FAULTS: list[Fault] = [
     Fault("injection_requests_in_log", "security",
           f"{len(INJECTION_REQUESTS)} SQL-injection/XSS/traversal requests hit nginx "
           "(access log)", _inject_injection_requests, _revert_injection_requests),
+    Fault("container_no_memory_limit", "security",
+          "the worker is recreated without a memory limit (mem_limit dropped)",
+          _inject_no_memory_limit, _restore_worker),
+    Fault("container_dangerous_caps", "security",
+          f"a '{NETDEBUG_SERVICE}' container with cap_add SYS_ADMIN and NET_ADMIN exists in the "
+          "project (created, not started)", _inject_dangerous_caps, _revert_dangerous_caps),
+    Fault("container_writable_rootfs", "security",
+          "the worker is recreated without a read-only root filesystem",
+          _inject_writable_rootfs, _restore_worker),
+    Fault("grafana_default_login", "security",
+          "the Grafana-style JSON login (/grafana/login) accepts admin/admin",
+          _grafana_inject, _grafana_revert),
+    Fault("form_default_login", "security",
+          "the HTML form login (/portal/login) accepts guest/guest", _form_inject, _form_revert),
     Fault("vulnerable_image_report", "security",
           "the frontend image's Trivy report lists a CRITICAL vulnerability",
           _inject_vulnerable_report, _revert_vulnerable_report),
