@@ -30,7 +30,7 @@ report:
 
 # The self-tests: unit tests, the sandbox and the fault matrix.
 test: install
-	$(PYTEST) tests -p no:randomly
+	$(PYTEST) tests -p no:randomly -n 2 --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check opsverify fixtures checks tests bench conftest.py

@@ -14,6 +14,7 @@ saves the interpreter start-up per fault.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 from opsverify.sandbox import manager
+from tests import machine
 from tests.matrix import Row, all_rows
 from tests.matrix.profiles import PROFILE_ROWS
 
@@ -56,6 +58,10 @@ class CheckRunner:
         if markexpr:
             args += ["-m", markexpr]
         log = out.with_suffix(".log")
+        with machine.check_run():
+            return self._run(args, out, log)
+
+    def _run(self, args: list[str], out: Path, log: Path) -> list[dict[str, Any]]:
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps({"args": args, "log": str(log)}) + "\n")
@@ -154,13 +160,14 @@ def test_healthy_sandbox_passes_every_check(inventory_path: Path, tmp_path: Path
 @pytest.fixture
 def injected(sandbox: Any, request: pytest.FixtureRequest) -> Iterator[Row]:
     row: Row = request.param
-    manager.inject(sandbox, row.fault)
-    try:
-        if row.settle_s:
-            time.sleep(row.settle_s)
-        yield row
-    finally:
-        manager.revert(sandbox, row.fault)
+    with machine.machine_wide_fault() if row.machine_wide else contextlib.nullcontext():
+        manager.inject(sandbox, row.fault)
+        try:
+            if row.settle_s:
+                time.sleep(row.settle_s)
+            yield row
+        finally:
+            manager.revert(sandbox, row.fault)
 
 
 @pytest.mark.parametrize("injected", ROWS, ids=[r.fault for r in ROWS], indirect=True)

@@ -21,7 +21,7 @@ def postgres_with_migrations(inventory: Inventory) -> list[tuple[str, Postgres]]
 
 
 @check(
-    id="DB-015",
+    id="DB-011",
     title="The schema migration revision is the one the deployment expects",
     severity="critical",
     schedules=["daily", "predeploy", "postdeploy"],

@@ -46,7 +46,7 @@ def _human(n: float) -> str:
 
 
 @check(
-    id="RES-010",
+    id="RES-008",
     title="Declared paths keep at least their minimum free space in bytes",
     severity="critical",
     schedules=["daily", "predeploy"],

@@ -93,7 +93,7 @@ def test_no_injection_requests(target, inventory):
 
 
 @check(
-    id="SEC-031",
+    id="SEC-029",
     title="Failed logins in the containers' logs (stdout) stay under the threshold",
     severity="normal",
     schedules=["daily"],
@@ -128,7 +128,7 @@ def test_failed_logins_in_container_logs(target, inventory, docker_client):
 
 
 @check(
-    id="SEC-032",
+    id="SEC-030",
     title="Access logs show no write requests (POST/PUT/PATCH/DELETE) outside the API paths",
     severity="normal",
     schedules=["daily"],

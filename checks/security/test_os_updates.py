@@ -18,7 +18,7 @@ def hosts_with_security_updates(inventory: Inventory) -> list[tuple[str, Host]]:
 
 
 @check(
-    id="SEC-040",
+    id="SEC-031",
     title="No OS security update is pending",
     severity="critical",
     schedules=["daily", "weekly"],

@@ -24,7 +24,7 @@ def closed_ports(inv: Inventory) -> list[tuple[str, Any]]:
 
 
 @check(
-    id="SEC-030",
+    id="SEC-028",
     title="Ports declared closed (database, cache, admin) refuse connections",
     severity="critical",
     schedules=["daily", "predeploy", "postdeploy"],

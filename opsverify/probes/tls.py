@@ -690,8 +690,16 @@ def weak_cipher_support(ep: Endpoint, *, timeout_s: float) -> WeakCipherSupport:
     At most ``MAX_HANDSHAKES_PER_GROUP`` handshakes per group (usually one: refused), each
     bounded by ``timeout_s``.
     """
+    # A server that completes no handshake at all also "refuses" every weak suite: that
+    # proves nothing, so the endpoint must first complete one with ordinary settings.
+    try:
+        _handshake(ep, _context(ep, verify=False), timeout_s).close()
+    except (ssl.SSLError, OSError) as exc:
+        raise ProbeError(ep.name, f"no TLS handshake with {ep.address} completes even with "
+                                  f"default settings ({_reason(exc)}): its refusal of weak "
+                                  "suites cannot be judged") from None
     results = []
-    total = 0
+    total = 1
     for group, spec in WEAK_CIPHER_GROUPS:
         if _cipher_context(spec) is None:
             results.append(CipherGroupResult(group, False, (), f"{ssl.OPENSSL_VERSION} "

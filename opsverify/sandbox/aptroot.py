@@ -1,6 +1,6 @@
 """A throwaway apt root for the sandbox: its own dpkg status and a local ``file:`` repository.
 
-The security-updates check (SEC-040) asks apt what an upgrade would install. Proving it on
+The security-updates check (SEC-031) asks apt what an upgrade would install. Proving it on
 this machine must not touch the machine's real package state, so the sandbox builds a root of
 its own under the state dir: ``var/lib/dpkg/status`` with one installed package, a flat
 repository labelled ``Debian-Security`` / ``stable-security`` that carries the same version,

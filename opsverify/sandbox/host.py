@@ -45,7 +45,7 @@ from opsverify.sandbox.base import Component, Fault, Sandbox, wait_port
 SSH_ALIAS = "sandbox-ssh"
 SERVICE_USER = "root"
 DATA_SIZE = "64m"
-#: ``min_free`` of the data mount (RES-010): a byte minimum the 80/90 % checks cannot see.
+#: ``min_free`` of the data mount (RES-008): a byte minimum the 80/90 % checks cannot see.
 DATA_MIN_FREE = "24m"
 #: The model checkpoint file (RES-005 ``required_files``) and its declared minimum size.
 MODEL_BYTES = 256 * 1024
@@ -405,7 +405,7 @@ class HostComponent(Component):
         # the ML model checkpoint of runbook 003 (required_files, with a minimum size)
         Path(p["model_file"]).parent.mkdir(parents=True, exist_ok=True)
         Path(p["model_file"]).write_bytes(os.urandom(MODEL_BYTES))
-        has_apt = aptroot.build(Path(p["apt_root"]))  # own dpkg status + local repo (SEC-040)
+        has_apt = aptroot.build(Path(p["apt_root"]))  # own dpkg status + local repo (SEC-031)
 
         t1 = time.monotonic()
         self._start_sshd(sb, p)

@@ -309,7 +309,8 @@ INSERT INTO agent_interactions (project_id, question, answer)
 SELECT 1 + g % 300, 'predicate search ' || g, 'K' || (100000 + g)
 FROM generate_series(1, 1000) AS g;
 """,
-            skip=("docker", "host", "postgres-standby", "monitoring"),  # no Prometheus declared
+            prometheus=True,  # the metrics behind its Grafana dashboards (availability)
+            skip=("docker", "host", "postgres-standby"),
         ),
     )
 }

@@ -21,6 +21,9 @@ class Row:
     tolerates: tuple[str, ...] = ()  # other check ids allowed to fail on this fault (collateral)
     broken: tuple[str, ...] = field(default=())  # ids expected broken (unobservable), not failed
     settle_s: float = 0.0  # wait after injecting (e.g. Prometheus scrape interval)
+    #: the fault changes what every sandbox on the machine sees (the load average): the row
+    #: runs last and alone (tests/machine.py)
+    machine_wide: bool = False
 
 
 def all_rows() -> list[Row]:
@@ -28,4 +31,4 @@ def all_rows() -> list[Row]:
     for mod in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{mod.name}")
         rows.extend(getattr(module, "ROWS", []))
-    return rows
+    return sorted(rows, key=lambda r: r.machine_wide)  # stable: machine-wide rows last

@@ -5,11 +5,11 @@ from tests.matrix import Row
 
 ROWS = [
     Row(fault="closed_port_listening",
-        catches={"SEC-030": "must be closed but the connection was accepted"}),
+        catches={"SEC-028": "must be closed but the connection was accepted"}),
     Row(fault="container_failed_logins",
-        catches={"SEC-031": "30 failed logins in the logs of opsverify-sandbox_backend_1"}),
+        catches={"SEC-029": "30 failed logins in the logs of opsverify-sandbox_backend_1"}),
     Row(fault="writes_outside_api_in_log",
-        catches={"SEC-032": "5 write requests outside /api/"}),
+        catches={"SEC-030": "5 write requests outside /api/"}),
     Row(fault="container_rate_limit_logs",
         catches={"HLT-013": "30 log lines match /(?i)rate limit/"}),
     Row(fault="alert_rule_missing",

@@ -205,7 +205,7 @@ MEANINGS: dict[tuple[str, str], str] = {
     ("Postgres", "wal_archive_max_age_s"): "Overrides `thresholds.wal_archive_max_age_s` for "
     "this server.",
     ("Postgres", "migrations"): "Where the schema revision is recorded and which one the "
-    "deployed code expects (DB-015).",
+    "deployed code expects (DB-011).",
     ("Migrations", "table"): "Table holding the revision (`alembic_version`, or `schema.table`).",
     ("Migrations", "column"): "Column holding the revision (`version_num`).",
     ("Migrations", "expect"): "Expected revision, or a list of heads (alembic branches); from the "
@@ -254,10 +254,10 @@ MEANINGS: dict[tuple[str, str], str] = {
     "exactly, a bare `name` any value (runbook 001: `proxy_request_buffering off`, "
     "`proxy_read_timeout`).",
     ("Host", "min_free"): "Path -> free space it must keep, in bytes or `10g` (runbook 001: "
-    "need > 10GB free); judged in bytes, beside the percentage thresholds (RES-010).",
+    "need > 10GB free); judged in bytes, beside the percentage thresholds (RES-008).",
     ("Host", "required_files"): "Files that must exist (paths, or `{path, min_size}`), e.g. an "
     "ML model checkpoint (RES-005).",
-    ("Host", "security_updates"): "Check pending OS security updates on this host (SEC-040).",
+    ("Host", "security_updates"): "Check pending OS security updates on this host (SEC-031).",
     ("SecurityUpdates", "manager"): "Package manager asked (`apt`: `apt-get -s dist-upgrade`, "
     "read-only; the lists are never refreshed by the check).",
     ("SecurityUpdates", "root"): "System root apt reads: `/`, or a chroot / image root mounted "

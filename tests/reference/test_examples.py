@@ -103,7 +103,10 @@ def test_horalix_view_facts() -> None:
     assert inv.thresholds.error_rate_max == 0.01
     assert inv.thresholds.memory_used_max_pct == 80
     assert "/horalix_view" in inv.postgres[0].dsn
-    assert {b.name for b in inv.backups} == {"database", "dicom-files"}
+    assert {b.name for b in inv.backups} == {"database", "dicom-files", "full-backup-database",
+                                             "full-backup-dicom", "full-backup-models"}
+    assert next(b for b in inv.backups if b.name == "full-backup-database").pattern == \
+        "*/database.sql"
     assert inv.backups[0].pattern == "backup_*.sql.gz"
     assert all(b.path == "/backup/horalix" for b in inv.backups)
     assert len(inv.hosts[0].env_files) == 3

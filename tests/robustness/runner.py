@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests import machine
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # The wrapper runs pytest as its own child and reports that child's peak RSS: getrusage in the
@@ -54,10 +56,11 @@ def run_checks(inventory: Path, out_dir: Path, *args: str, timeout_s: float = 24
            "-p", "no:randomly", "-p", "no:cacheprovider", "-q", "--no-header",
            "--inventory", str(inventory), "--results-json", str(results),
            "--alluredir", str(out_dir / "allure"), "--junitxml", str(out_dir / "junit.xml"), *args]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s,
-                          check=False)
-    wall = time.monotonic() - start
+    with machine.check_run():
+        start = time.monotonic()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
+        wall = time.monotonic() - start
     rec = json.loads(usage.read_text()) if usage.exists() else {"rc": proc.returncode,
                                                                  "maxrss_kb": 0}
     found = json.loads(results.read_text()) if results.exists() else []

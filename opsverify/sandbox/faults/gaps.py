@@ -8,9 +8,9 @@ Each one is a real misconfiguration of a real sandbox component, revertible twic
   until an archive succeeds (BKP-011).
 - ``db_migration_behind``: the application database is left one revision behind the one the
   deployment expects (alembic_version rewritten, as a skipped ``alembic upgrade`` leaves it)
-  (DB-015).
+  (DB-011).
 - ``data_mount_low_free_bytes``: the data tmpfs is filled until less than its declared
-  ``min_free`` is free while its use stays under 80 % (RES-010).
+  ``min_free`` is free while its use stays under 80 % (RES-008).
 - ``model_checkpoint_truncated``: the ML model checkpoint is cut to 1 KiB, as an interrupted
   copy leaves it; the original is kept aside and put back (RES-005).
 - ``backup_day_folder_empty``: last night's per-day backup folder holds an empty
@@ -18,7 +18,7 @@ Each one is a real misconfiguration of a real sandbox component, revertible twic
 - ``nginx_weak_ciphers``: nginx's ssl_ciphers also enables NULL and anonymous suites with
   ``@SECLEVEL=0``, as an old tutorial's line would (CRT-014).
 - ``os_security_update_pending``: in the sandbox's own apt root (never the machine's), the
-  installed version of a package is older than the one in the security repository (SEC-040).
+  installed version of a package is older than the one in the security repository (SEC-031).
 """
 
 from __future__ import annotations
