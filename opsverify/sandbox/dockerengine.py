@@ -16,6 +16,14 @@ services with healthchecks, memory limits, a non-root user, a read-only root fil
 go to a /tmp tmpfs) and a restart policy, and a one-shot ``migrate`` service that runs and
 exits 0.
 
+Under a sandbox profile (opsverify.sandbox.profiles) the compose project and the service names
+are the reference system's (``sb.state["profile"]["docker"]``, from its example inventory), with
+no one-shot service: :func:`project`, :func:`services` and :func:`one_shot` read them, with the
+constants below as the generic sandbox's defaults. ``frontend`` and ``backend`` serve HTTP as in
+the generic sandbox; every other service name is a long-running process with a file-based
+healthcheck (like ``worker``). Faults that address a service the profile does not have (the
+worker's) only work in the generic sandbox.
+
 Everything the component needs later (``down`` in another process, a fault injected from the
 CLI) is read from ``sb.state["docker"]``, never from attributes of this object.
 """
@@ -279,14 +287,39 @@ def ensure_image(client: docker.DockerClient) -> bool:
 
 
 # --- containers ----------------------------------------------------------------------------------
-def container_name(service: str) -> str:
-    """Compose v1 naming: ``<project>_<service>_<n>``."""
-    return f"{PROJECT}_{service}_1"
+def _profile_docker(sb: Sandbox | None) -> dict[str, Any]:
+    """The profile's compose names (``{}``: the generic sandbox, or no sandbox at hand)."""
+    if sb is None:
+        return {}
+    data: dict[str, Any] = (sb.state.get("profile") or {}).get("docker") or {}
+    return data
 
 
-def _labels(service: str) -> dict[str, str]:
+def project(sb: Sandbox | None = None) -> str:
+    """The compose project name: the profile's, else :data:`PROJECT`."""
+    return str(_profile_docker(sb).get("project") or PROJECT)
+
+
+def services(sb: Sandbox | None = None) -> tuple[str, ...]:
+    """The long-running services: the profile's, else :data:`SERVICES`."""
+    given = _profile_docker(sb).get("services")
+    return tuple(given) if given else SERVICES
+
+
+def one_shot(sb: Sandbox | None = None) -> tuple[str, ...]:
+    """The one-shot services: the profile's (none in the examples), else :data:`ONE_SHOT`."""
+    prof = _profile_docker(sb)
+    return tuple(prof.get("one_shot", ())) if prof else ONE_SHOT
+
+
+def container_name(service: str, sb: Sandbox | None = None) -> str:
+    """Compose v1 naming: ``<project>_<service>_<n>`` (the project of ``sb``'s profile)."""
+    return f"{project(sb)}_{service}_1"
+
+
+def _labels(service: str, sb: Sandbox | None = None) -> dict[str, str]:
     return {
-        "com.docker.compose.project": PROJECT,
+        "com.docker.compose.project": project(sb),
         "com.docker.compose.service": service,
         "com.docker.compose.oneoff": "False",
         "com.docker.compose.container-number": "1",
@@ -311,8 +344,8 @@ def _info(service: str, msg: str) -> str:
 def service_spec(sb: Sandbox, service: str) -> dict[str, Any]:
     """The healthy ``containers.run`` arguments of one service (what compose would create)."""
     common: dict[str, Any] = {
-        "name": container_name(service),
-        "labels": _labels(service),
+        "name": container_name(service, sb),
+        "labels": _labels(service, sb),
         "network_mode": "host",
         "init": True,
         "user": APP_USER,
@@ -360,6 +393,17 @@ def service_spec(sb: Sandbox, service: str) -> dict[str, Any]:
             ]
         )
         return {**common, "command": ["sh", "-c", script], "restart_policy": {"Name": "no"}}
+    if service in services(sb):
+        # A profile's other services (nginx, postgres, ml...): long-running, healthy by file.
+        script = "; ".join(
+            [_info(service, "starting"), _info(service, "ready"), "touch /tmp/healthy",
+             "exec sleep 2147483647"]
+        )
+        return {
+            **common,
+            "command": ["sh", "-c", script],
+            "healthcheck": _healthcheck("test -f /tmp/healthy"),
+        }
     raise ValueError(f"unknown service {service!r}")
 
 
@@ -372,7 +416,7 @@ def run_service(
     client: docker.DockerClient, sb: Sandbox, service: str, **overrides: Any
 ) -> Container:
     """(Re)create a service's container from its healthy spec with ``overrides`` applied."""
-    _remove(client, container_name(service))
+    _remove(client, container_name(service, sb))
     spec = {**service_spec(sb, service), **overrides}
     return client.containers.run(IMAGE, **spec)
 
@@ -411,28 +455,31 @@ def restore_service(sb: Sandbox, service: str) -> None:
     """Recreate a service healthy and wait for its healthcheck: every docker fault's revert."""
     with engine(sb) as client:
         run_service(client, sb, service)
-        wait_for(client, container_name(service), is_healthy, "healthy")
+        wait_for(client, container_name(service, sb), is_healthy, "healthy")
 
 
-def project_containers(client: docker.DockerClient) -> list[Container]:
-    """Every container of the sandbox's compose project, running or not."""
+def project_containers(client: docker.DockerClient, sb: Sandbox | None = None) -> list[Container]:
+    """Every container of the sandbox's compose project (``sb``'s profile's), running or not."""
     return client.containers.list(
-        all=True, filters={"label": f"com.docker.compose.project={PROJECT}"}
+        all=True, filters={"label": f"com.docker.compose.project={project(sb)}"}
     )
 
 
 # --- faults --------------------------------------------------------------------------------------
 def _inject_exited(sb: Sandbox) -> None:
     with engine(sb) as client:
-        client.containers.get(container_name("backend")).stop(timeout=5)
+        client.containers.get(container_name("backend", sb)).stop(timeout=5)
         wait_for(
-            client, container_name("backend"), lambda a: a["State"]["Status"] == "exited", "exited"
+            client,
+            container_name("backend", sb),
+            lambda a: a["State"]["Status"] == "exited",
+            "exited",
         )
 
 
 def _inject_unhealthy(sb: Sandbox) -> None:
     with engine(sb) as client:
-        c = client.containers.get(container_name("frontend"))
+        c = client.containers.get(container_name("frontend", sb))
         res = c.exec_run(["rm", "-f", HEALTH_FILE])
         if res.exit_code != 0:
             raise RuntimeError(f"could not remove {HEALTH_FILE}: {res.output!r}")
@@ -451,7 +498,7 @@ def _inject_restart_loop(sb: Sandbox) -> None:
         )
         wait_for(
             client,
-            container_name("worker"),
+            container_name("worker", sb),
             lambda a: a.get("RestartCount", 0) >= 4,
             "restarted 4 times",
             timeout=60,
@@ -483,7 +530,7 @@ def _inject_oom(sb: Sandbox) -> None:
         )
         wait_for(
             client,
-            container_name("worker"),
+            container_name("worker", sb),
             lambda a: a["State"]["Status"] == "exited" and bool(a["State"].get("OOMKilled")),
             "exited OOM-killed",
         )
@@ -499,19 +546,19 @@ def _inject_root_socket(sb: Sandbox) -> None:
             user="root",
             volumes={sock: {"bind": "/var/run/docker.sock", "mode": "rw"}},
         )
-        wait_for(client, container_name("worker"), is_healthy, "healthy")
+        wait_for(client, container_name("worker", sb), is_healthy, "healthy")
 
 
 def _inject_privileged(sb: Sandbox) -> None:
     # Privileged containers cannot start on this machine: created, never started, still
     # inspectable (HostConfig.Privileged) like any forgotten debug container.
     with engine(sb) as client:
-        _remove(client, container_name(DEBUG_SERVICE))
+        _remove(client, container_name(DEBUG_SERVICE, sb))
         client.containers.create(
             IMAGE,
             command=["sleep", "3600"],
-            name=container_name(DEBUG_SERVICE),
-            labels=_labels(DEBUG_SERVICE),
+            name=container_name(DEBUG_SERVICE, sb),
+            labels=_labels(DEBUG_SERVICE, sb),
             network_mode="host",
             privileged=True,
             user="root",
@@ -520,7 +567,7 @@ def _inject_privileged(sb: Sandbox) -> None:
 
 def _revert_privileged(sb: Sandbox) -> None:
     with engine(sb) as client:
-        _remove(client, container_name(DEBUG_SERVICE))
+        _remove(client, container_name(DEBUG_SERVICE, sb))
 
 
 def _inject_error_logs(sb: Sandbox) -> None:
@@ -533,7 +580,7 @@ def _inject_error_logs(sb: Sandbox) -> None:
     )
     with engine(sb) as client:
         run_service(client, sb, "worker", command=["sh", "-c", script])
-        wait_for(client, container_name("worker"), is_healthy, "healthy")
+        wait_for(client, container_name("worker", sb), is_healthy, "healthy")
 
 
 def _restorer(service: str) -> Callable[[Sandbox], None]:
@@ -545,7 +592,8 @@ def _restorer(service: str) -> Callable[[Sandbox], None]:
 
 # --- component -----------------------------------------------------------------------------------
 class DockerComponent(Component):
-    """Containers of compose project ``opsverify-sandbox`` on a private or given Docker engine."""
+    """Containers of a compose project (``opsverify-sandbox``, or the profile's) on a private or
+    given Docker engine."""
 
     name = "docker"
 
@@ -576,31 +624,31 @@ class DockerComponent(Component):
             st["timings"]["image_s"] = round(time.monotonic() - t1, 3)
             st["image_built"] = built
             t2 = time.monotonic()
-            for c in project_containers(client):  # left over from a crashed run
+            for c in project_containers(client, sb):  # left over from a crashed run
                 c.remove(force=True, v=True)
-            for service in (*SERVICES, *ONE_SHOT):
+            for service in (*services(sb), *one_shot(sb)):
                 run_service(client, sb, service)
-            for service in ONE_SHOT:
+            for service in one_shot(sb):
                 wait_for(
                     client,
-                    container_name(service),
+                    container_name(service, sb),
                     lambda a: a["State"]["Status"] == "exited" and a["State"]["ExitCode"] == 0,
                     "exited 0",
                 )
-            for service in SERVICES:
-                wait_for(client, container_name(service), is_healthy, "healthy")
+            for service in services(sb):
+                wait_for(client, container_name(service, sb), is_healthy, "healthy")
             st["timings"]["containers_s"] = round(time.monotonic() - t2, 3)
-        sb.inventory_section(
-            "docker",
-            {
-                "url": url,
-                "project": PROJECT,
-                "services": list(SERVICES),
-                "one_shot": list(ONE_SHOT),
-                "allow_root": [],
-                "allow_privileged": [],
-            },
-        )
+        section: dict[str, Any] = {
+            "url": url,
+            "project": project(sb),
+            "services": list(services(sb)),
+            "one_shot": list(one_shot(sb)),
+            "allow_root": [],
+            "allow_privileged": [],
+        }
+        if _profile_docker(sb).get("log_patterns"):  # the profile's example declares some
+            section["log_patterns"] = [dict(p) for p in _profile_docker(sb)["log_patterns"]]
+        sb.inventory_section("docker", section)
         st["timings"]["up_s"] = round(time.monotonic() - t0, 3)
         sb.save()
 
@@ -611,7 +659,7 @@ class DockerComponent(Component):
             try:
                 client = _client(st["url"], timeout=10)
                 try:
-                    for c in project_containers(client):
+                    for c in project_containers(client, sb):
                         c.remove(force=True, v=True)
                 finally:
                     client.close()

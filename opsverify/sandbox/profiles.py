@@ -12,17 +12,19 @@ component starts, and applied by:
 
 - the existing components, which read the values they need from the state with defaults equal
   to the generic sandbox's (backups: folder, file names, formats, retention, tables to count;
-  manager: environment name, description, thresholds);
+  manager: environment name, description, thresholds; docker: the compose project and service
+  names, so the containers are named and labelled as that system's ``docker compose`` makes them);
 - :class:`ProfileComponent`, started after nginx: the profile's extra tables, a second instance
   of the backend application as the ML service (SpherosegV4), a light steady traffic when the
   runbook sets a throughput floor (AlloDoc), and the inventory sections rewritten to the
   example's item names (http, tls, cert_files, redis, prometheus, alertmanager, security).
 
-What a profile does not shape, and why: Docker (the private engine's compose project and
-service names are fixed in dockerengine.py; profiles start without ``docker`` and ``host``, the
-generic sandbox proves those checks), database and role names (the checks only see the
-``main`` item and its DSN), and services the sandbox does not run (Grafana, a separate
-Next.js frontend: nginx serves the frontend).
+What a profile does not shape, and why: the remote host (profiles start without ``host``, the
+generic sandbox proves those checks), what runs inside the containers (the same busybox
+services as the generic sandbox, named after the system's services: the checks see names,
+states, healthchecks, limits and users, not the application), database and role names (the
+checks only see the ``main`` item and its DSN), and services the sandbox does not run
+(Grafana, a separate Next.js frontend: nginx serves the frontend).
 """
 
 from __future__ import annotations
@@ -105,10 +107,14 @@ class Profile:
     tables_sql: str = ""
     ml_service: bool = False
     traffic_rps: float = 0.0
-    #: Components a profile leaves out: the Docker engine and the remote host (the generic
-    #: sandbox proves their checks; the profile's compose names are not modelled) and the
-    #: streaming standby (no example declares replication).
-    skip: tuple[str, ...] = ("docker", "host", "postgres-standby")
+    #: The example's ``docker.project`` and ``docker.services``: the containers' compose names.
+    docker_project: str = ""
+    docker_services: tuple[str, ...] = ()
+    #: The example's ``docker.log_patterns`` (what its runbook greps the container logs for).
+    docker_log_patterns: tuple[dict[str, Any], ...] = ()
+    #: Components a profile leaves out: the remote host (the generic sandbox proves its checks)
+    #: and the streaming standby (no example declares replication).
+    skip: tuple[str, ...] = ("host", "postgres-standby")
 
     def state(self) -> dict[str, Any]:
         """The JSON form recorded in ``sb.state["profile"]`` (what components read)."""
@@ -128,6 +134,9 @@ class Profile:
             "forbidden_paths": list(self.forbidden_paths),
             "ml_service": self.ml_service,
             "traffic_rps": self.traffic_rps,
+            "docker": {"project": self.docker_project, "services": list(self.docker_services),
+                       "one_shot": [],
+                       "log_patterns": [dict(p) for p in self.docker_log_patterns]},
             "backups": {
                 "dir": self.backup_dir,
                 "retention": dict(self.backup_retention or {}),
@@ -176,6 +185,8 @@ PROFILES: dict[str, Profile] = {
             forbidden_paths=("/.env", "/.env.production", "/.git/config", "/.git/HEAD",
                              "/server-status", "/backup.sql"),
             redis="sessions",
+            docker_project="dicom-viewer",
+            docker_services=("database", "redis", "backend", "frontend", "prometheus", "grafana"),
         ),
         Profile(
             name="horalix-view",
@@ -206,7 +217,9 @@ PROFILES: dict[str, Profile] = {
                 BackupSeries("uploads", "dicom-files", "dicom_backup_", ".tar.gz", "tar_gz",
                              stamp="%Y%m%d", top="storage/dicom"),
             ),
-            skip=("docker", "host", "postgres-standby", "monitoring"),  # no Prometheus declared
+            docker_project="horalix-view",
+            docker_services=("backend", "frontend", "postgres", "redis", "nginx"),
+            skip=("host", "postgres-standby", "monitoring"),  # no Prometheus declared
         ),
         Profile(
             name="allodoc",
@@ -243,6 +256,8 @@ SELECT 1 + g % 500, 'dr ' || (g % 12), 'consultation ' || g FROM generate_series
 """,
             # "Throughput: > 100 req/min": a little steady traffic, as real users would make
             traffic_rps=4.0,
+            docker_project="allodoc",
+            docker_services=("nginx", "frontend", "backend", "postgres", "redis"),
         ),
         Profile(
             name="spherosegv4",
@@ -269,6 +284,8 @@ SELECT 1 + g % 500, 'dr ' || (g % 12), 'consultation ' || g FROM generate_series
             forbidden_paths=("/.env", "/.env.production", "/.git/config", "/.git/HEAD",
                              "/server-status", "/backup.sql"),
             ml_service=True,
+            docker_project="spheroseg",
+            docker_services=("frontend", "backend", "ml", "db", "redis", "nginx", "backup"),
         ),
         Profile(
             name="regulatory-assistant",
@@ -310,7 +327,11 @@ SELECT 1 + g % 300, 'predicate search ' || g, 'K' || (100000 + g)
 FROM generate_series(1, 1000) AS g;
 """,
             prometheus=True,  # the metrics behind its Grafana dashboards (availability)
-            skip=("docker", "host", "postgres-standby"),
+            docker_project="medical-device-regulatory-assistant",
+            docker_services=("nginx", "frontend", "backend", "postgres", "redis"),
+            # FDA API Rate Limiting: docker compose logs backend | grep -i "rate limit"
+            docker_log_patterns=({"name": "fda-rate-limit", "pattern": "(?i)rate limit",
+                                  "max": 10, "services": ["backend"]},),
         ),
     )
 }
@@ -390,13 +411,31 @@ def ml_running(sb: Sandbox) -> bool:
 
 
 # --- steady traffic ------------------------------------------------------------------------------
-def _traffic_loop(url: str, rps: float, backlog: int) -> None:
-    """``python -m opsverify.sandbox.profiles traffic URL RPS BACKLOG``: user traffic.
+def _wait_scraped(query_url: str, timeout: float = 30.0) -> None:
+    """Until Prometheus holds a sample of the backend's request counter (or ``timeout``).
+
+    Its service discovery may hand out the backend target seconds after the traffic starts
+    (later still on a loaded machine): a backlog sent before the first sample would be part
+    of the counter's starting value, invisible to ``rate()``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException, ValueError):
+            resp = requests.get(query_url, params={"query": 'http_requests_total{job="backend"}'},
+                                timeout=2)
+            if resp.json().get("data", {}).get("result"):
+                return
+        time.sleep(0.25)
+
+
+def _traffic_loop(url: str, rps: float, backlog: int, query_url: str = "") -> None:
+    """``python -m opsverify.sandbox.profiles traffic URL RPS BACKLOG [QUERY_URL]``: traffic.
 
     Prometheus' ``rate(...[5m])`` divides by the whole 5 minutes, so a service that just
     started shows a fraction of its real rate. The loop therefore first lets Prometheus see
-    the series (one request, then two scrape intervals), replays ``backlog`` requests (the
-    5 minutes of traffic a running service would have behind it), then keeps ``rps``.
+    the series (one request, then the backend's counter in Prometheus' ``QUERY_URL``, or two
+    scrape intervals without one), replays ``backlog`` requests (the 5 minutes of traffic a
+    running service would have behind it), then keeps ``rps``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -407,7 +446,10 @@ def _traffic_loop(url: str, rps: float, backlog: int) -> None:
             session.get(url, timeout=2).close()
 
     hit()
-    time.sleep(3)  # the scrape interval is 2 s
+    if query_url:
+        _wait_scraped(query_url)
+    else:
+        time.sleep(3)  # the scrape interval is 2 s
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(hit, range(backlog)))
     period = 1.0 / rps
@@ -453,8 +495,13 @@ class ProfileComponent(Component):
             target = f"http://127.0.0.1:{sb.state['backend']['port']}/health"
             floor = float(profile.thresholds.get("request_rate_min", 0))
             backlog = int(max(floor, profile.traffic_rps) * 300 * 1.2)  # 5 min, 20 % margin
-            sb.spawn("traffic", [sys.executable, "-m", __name__, "traffic", target,
-                                 str(profile.traffic_rps), str(backlog)])
+            argv = [sys.executable, "-m", __name__, "traffic", target,
+                    str(profile.traffic_rps), str(backlog)]
+            if monitored:
+                from . import monitoring
+
+                argv.append(monitoring.prometheus_url(sb, "/api/v1/query"))
+            sb.spawn("traffic", argv)
         self._inventory(sb, profile, monitored)
 
     def ready(self, sb: Sandbox) -> None:
@@ -533,10 +580,10 @@ class ProfileComponent(Component):
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 4 and argv[0] == "traffic":
-        _traffic_loop(argv[1], float(argv[2]), int(argv[3]))
+    if len(argv) in (4, 5) and argv[0] == "traffic":
+        _traffic_loop(argv[1], float(argv[2]), int(argv[3]), *argv[4:])
         return 0
-    print("usage: python -m opsverify.sandbox.profiles traffic URL RPS BACKLOG",
+    print("usage: python -m opsverify.sandbox.profiles traffic URL RPS BACKLOG [QUERY_URL]",
           file=sys.stderr)
     return 2
 

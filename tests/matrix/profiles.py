@@ -43,6 +43,10 @@ PROFILE_ROWS: dict[str, list[Row]] = {
         Row(fault="ml_service_down", catches={"HLT-001": "refused"}, broken=("HLT-001",),
             # Prometheus scrapes the ML service too: its target may already show down
             tolerates=("HLT-008",)),
+        # docker compose ps: the ml container exited (its process is not the sandbox's ML
+        # service, so /health still answers: only the container checks see it)
+        Row(fault="ml_container_exited",
+            catches={"HLT-005": "is exited", "HLT-007": "spheroseg_ml_1 is exited"}),
         Row(fault="redis_near_maxmemory_noeviction",
             catches={"CCH-001": "redis_memory_max_pct", "CCH-002": "noeviction"}),
         Row(fault="cert_expiring_5d",
@@ -56,5 +60,8 @@ PROFILE_ROWS: dict[str, list[Row]] = {
         Row(fault="cert_file_expiring",
             catches={"CRT-010": "expires in 5.0 days", "CRT-011": "expires in"}),
         Row(fault="dotenv_served", catches={"SEC-005": "is served: status 200"}),
+        # FDA API Rate Limiting: docker compose logs backend | grep -i "rate limit"
+        Row(fault="container_rate_limit_logs",
+            catches={"HLT-013": "30 log lines match /(?i)rate limit/"}),
     ],
 }

@@ -115,7 +115,7 @@ def test_profile_rows_name_known_daily_checks(catalog: list[dict[str, Any]]) -> 
 
 @pytest.mark.parametrize("name", SYSTEMS)
 def test_profile_follows_its_example(name: str) -> None:
-    """Thresholds are the example's; every profile endpoint is named like an example item."""
+    """Thresholds and compose names are the example's; every endpoint is named like an item."""
     example = yaml.safe_load(example_path(name).read_text())
     profile = profiles.get(name)
     assert profile.thresholds == example["thresholds"], f"{name}: thresholds differ"
@@ -124,6 +124,11 @@ def test_profile_follows_its_example(name: str) -> None:
     assert bool(profile.prometheus) == ("prometheus" in example)
     assert bool(profile.alertmanager) == ("alertmanager" in example)
     assert (profile.cert_file is not None) == ("cert_files" in example)
+    assert profile.docker_project == example["docker"]["project"], f"{name}: compose project"
+    assert list(profile.docker_services) == example["docker"]["services"], f"{name}: services"
+    assert [dict(p) for p in profile.docker_log_patterns] == example["docker"].get(
+        "log_patterns", []), f"{name}: docker log patterns"
+    assert "docker" not in profile.skip, f"{name}: the profile leaves its containers out"
     example_http = {h["name"]: h for h in example["http"]}
     for ep in profile.http:
         assert ep.name in example_http, f"{name}: http item {ep.name} is not in the example"

@@ -166,7 +166,7 @@ CPU_WAIT_S = 20
 def _stats(sb: Sandbox) -> containers_probe.ContainerStats:
     with dockerengine.engine(sb) as client:
         found = containers_probe.container_stats(
-            client, dockerengine.container_name(STATS_SERVICE), target=STATS_SERVICE)
+            client, dockerengine.container_name(STATS_SERVICE, sb), target=STATS_SERVICE)
     if found is None:
         raise SandboxError(f"no {STATS_SERVICE} container in this sandbox")
     return found
@@ -175,7 +175,7 @@ def _stats(sb: Sandbox) -> containers_probe.ContainerStats:
 def _exec(sb: Sandbox, cmd: str, *, detach: bool = False) -> str:
     """Run ``sh -c cmd`` in the worker (as its own user); raise if it fails."""
     with dockerengine.engine(sb) as client:
-        c = client.containers.get(dockerengine.container_name(STATS_SERVICE))
+        c = client.containers.get(dockerengine.container_name(STATS_SERVICE, sb))
         res = c.exec_run(["sh", "-c", cmd], detach=detach)
     if not detach and res.exit_code != 0:
         raise SandboxError(f"`{cmd}` in {c.name} exited {res.exit_code}: "
@@ -209,7 +209,7 @@ def _inject_container_cpu(sb: Sandbox) -> None:
     with dockerengine.engine(sb) as client:
         dockerengine.run_service(client, sb, STATS_SERVICE, nano_cpus=CPU_FAULT_NANO,
                                   cpu_shares=CPU_FAULT_SHARES)
-        dockerengine.wait_for(client, dockerengine.container_name(STATS_SERVICE),
+        dockerengine.wait_for(client, dockerengine.container_name(STATS_SERVICE, sb),
                               dockerengine.is_healthy, "healthy")
     _exec(sb, "while :; do :; done", detach=True)
     deadline = time.monotonic() + CPU_WAIT_S

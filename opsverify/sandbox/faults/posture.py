@@ -3,7 +3,8 @@
 - ``closed_port_listening``: something listens on the port declared closed (a database
   published on the host by a forgotten ``ports:`` line);
 - ``container_failed_logins``: the backend container logs a burst of failed logins on stdout;
-- ``container_rate_limit_logs``: the worker logs the FDA API rate limit 30 times;
+- ``container_rate_limit_logs``: the worker (a profile without one: the backend) logs the
+  FDA API rate limit 30 times;
 - ``writes_outside_api_in_log``: POST/PUT/PATCH/DELETE requests to non-API paths hit nginx;
 - ``alert_rule_missing``: Prometheus reloaded with a rule file that lost HighErrorRate;
 - ``availability_dip``: a scrape target was down for a few seconds and is up again;
@@ -69,7 +70,7 @@ def _log_to_stdout(sb: Sandbox, service: str, line: str, count: int) -> None:
     script = (f'i=0; while [ $i -lt {count} ]; do echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) '
               f'{line}" > /proc/1/fd/1; i=$((i+1)); done')
     with dockerengine.engine(sb) as client:
-        c = client.containers.get(dockerengine.container_name(service))
+        c = client.containers.get(dockerengine.container_name(service, sb))
         res = c.exec_run(["sh", "-c", script])
         if res.exit_code != 0:
             raise SandboxError(f"could not write to {service}'s stdout: {res.output[:200]!r}")
@@ -80,9 +81,19 @@ def _inject_failed_logins(sb: Sandbox) -> None:
                    FAILED_LOGINS)
 
 
+def _rate_limit_service(sb: Sandbox) -> str:
+    """The worker; under the regulatory-assistant profile (no worker) its backend, as its
+    runbook greps ``docker compose logs backend``."""
+    return "worker" if "worker" in dockerengine.services(sb) else "backend"
+
+
 def _inject_rate_limit(sb: Sandbox) -> None:
-    _log_to_stdout(sb, "worker", "WARNING fda-client: FDA API rate limit reached (429), "
-                                 "retrying in 2s", RATE_LIMIT_LINES)
+    _log_to_stdout(sb, _rate_limit_service(sb), "WARNING fda-client: FDA API rate limit "
+                                                "reached (429), retrying in 2s", RATE_LIMIT_LINES)
+
+
+def _revert_rate_limit(sb: Sandbox) -> None:
+    dockerengine.restore_service(sb, _rate_limit_service(sb))
 
 
 def _restorer(service: str):  # type: ignore[no-untyped-def]
@@ -196,7 +207,7 @@ FAULTS: list[Fault] = [
           "(access log)", _inject_writes, _revert_writes),
     Fault("container_rate_limit_logs", "health",
           f"the worker logs 'FDA API rate limit reached' {RATE_LIMIT_LINES} times",
-          _inject_rate_limit, _restorer("worker")),
+          _inject_rate_limit, _revert_rate_limit),
     Fault("alert_rule_missing", "health",
           "Prometheus reloaded with a rule file that lost the HighErrorRate alert",
           _inject_rule_missing, _revert_rule_missing),

@@ -9,6 +9,9 @@ break (a fault that needs a profile's part says so instead of pretending).
   backend's control file sends every ``/api/health`` request into its injected-failure path.
 - ``ml_service_down``: SpherosegV4's ML service (its own process, ``/health`` on its own port)
   is stopped (runbook 003, "ML Service Issues"); revert starts it again on the same port.
+- ``ml_container_exited``: SpherosegV4's ``ml`` container is stopped (Exited) while compose
+  declares it (runbook 003: ``docker compose ps``, "ML Service Issues"); revert recreates it
+  healthy.
 - ``redis_down``: redis-server is shut down, so the regulatory assistant's ``/health/redis``
   answers 503 and Redis refuses connections (runbook 004, "Redis health"); revert starts it
   again with the same configuration, password, ACL hardening and keys.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import psutil
 
-from opsverify.sandbox import backend, monitoring, profiles, rediscache
+from opsverify.sandbox import backend, dockerengine, monitoring, profiles, rediscache
 from opsverify.sandbox.base import Fault, Sandbox, SandboxError
 
 AREA = "health"
@@ -51,6 +54,26 @@ def _ml_revert(sb: Sandbox) -> None:
         monitoring.wait_targets(sb, expect={"ml": "up"}, timeout=15)
 
 
+# --- ML container exited ------------------------------------------------------------------------
+ML_CONTAINER = "ml"
+
+
+def _ml_container_inject(sb: Sandbox) -> None:
+    if ML_CONTAINER not in dockerengine.services(sb):
+        raise SandboxError("this sandbox's compose project has no ml service "
+                           "(start it with --profile spherosegv4)")
+    name = dockerengine.container_name(ML_CONTAINER, sb)
+    with dockerengine.engine(sb) as client:
+        client.containers.get(name).stop(timeout=5)
+        dockerengine.wait_for(client, name, lambda a: a["State"]["Status"] == "exited",
+                              "exited")
+
+
+def _ml_container_revert(sb: Sandbox) -> None:
+    if ML_CONTAINER in dockerengine.services(sb):
+        dockerengine.restore_service(sb, ML_CONTAINER)
+
+
 # --- Redis down ---------------------------------------------------------------------------------
 def _redis_alive(sb: Sandbox) -> bool:
     return any(psutil.pid_exists(p) for p in sb.state.get("pids", {}).get("redis", []))
@@ -80,6 +103,9 @@ FAULTS: list[Fault] = [
     Fault("ml_service_down", AREA,
           "the ML service process (profile spherosegv4) is stopped: its /health is refused",
           _ml_inject, _ml_revert),
+    Fault("ml_container_exited", AREA,
+          "the ml container (profile spherosegv4) is stopped (Exited) while it should run",
+          _ml_container_inject, _ml_container_revert),
     Fault("redis_down", AREA,
           "redis-server is shut down: connections refused, the backend's /health/redis 503",
           _redis_inject, _redis_revert),

@@ -187,7 +187,7 @@ def _inject_no_memory_limit(sb: Sandbox) -> None:
     """The worker recreated from a compose file that lost its ``mem_limit``."""
     with dockerengine.engine(sb) as client:
         dockerengine.run_service(client, sb, "worker", mem_limit=None)
-        dockerengine.wait_for(client, dockerengine.container_name("worker"),
+        dockerengine.wait_for(client, dockerengine.container_name("worker", sb),
                               dockerengine.is_healthy, "healthy")
 
 
@@ -195,7 +195,7 @@ def _inject_writable_rootfs(sb: Sandbox) -> None:
     """The worker recreated without ``read_only: true`` (tmpfs and everything else unchanged)."""
     with dockerengine.engine(sb) as client:
         dockerengine.run_service(client, sb, "worker", read_only=False)
-        dockerengine.wait_for(client, dockerengine.container_name("worker"),
+        dockerengine.wait_for(client, dockerengine.container_name("worker", sb),
                               dockerengine.is_healthy, "healthy")
 
 
@@ -206,19 +206,19 @@ def _restore_worker(sb: Sandbox) -> None:
 def _inject_dangerous_caps(sb: Sandbox) -> None:
     """Created, not started (like the privileged debug container): otherwise a healthy
     container (non-root, memory limit, read-only), so only its capabilities are wrong."""
-    name = dockerengine.container_name(NETDEBUG_SERVICE)
+    name = dockerengine.container_name(NETDEBUG_SERVICE, sb)
     with dockerengine.engine(sb) as client:
         dockerengine._remove(client, name)
         client.containers.create(
             dockerengine.IMAGE, command=["sleep", "3600"], name=name,
-            labels=dockerengine._labels(NETDEBUG_SERVICE), network_mode="host",
+            labels=dockerengine._labels(NETDEBUG_SERVICE, sb), network_mode="host",
             user=dockerengine.APP_USER, mem_limit=dockerengine.MEMORY_LIMIT, read_only=True,
             cap_add=["SYS_ADMIN", "NET_ADMIN"])
 
 
 def _revert_dangerous_caps(sb: Sandbox) -> None:
     with dockerengine.engine(sb) as client:
-        dockerengine._remove(client, dockerengine.container_name(NETDEBUG_SERVICE))
+        dockerengine._remove(client, dockerengine.container_name(NETDEBUG_SERVICE, sb))
 
 
 # --- form and JSON logins (backend) -----------------------------------------------------------
