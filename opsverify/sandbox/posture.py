@@ -23,7 +23,7 @@ import time
 
 import requests
 
-from . import monitoring, nginx
+from . import backend, monitoring, nginx
 from .base import Component, Sandbox, SandboxError
 
 CLOSED_PORT_NAME = "database-published"
@@ -89,7 +89,33 @@ class PostureComponent(Component):
             resp = requests.get(monitoring.prometheus_url(sb, "/api/v1/query"),
                                 params={"query": "up == 1"}, timeout=5)
             if len(resp.json().get("data", {}).get("result", [])) >= want:
-                return
+                break
             time.sleep(0.2)
-        raise SandboxError("prometheus holds no fresh 'up' sample of every target 10s after "
-                           "the boot history was dropped")
+        else:
+            raise SandboxError("prometheus holds no fresh 'up' sample of every target 10s "
+                               "after the boot history was dropped")
+        _first_traffic(sb)
+
+
+def _first_traffic(sb: Sandbox) -> None:
+    """A few real requests, then wait until Prometheus has a request rate from them.
+
+    A live service always has traffic; a sandbox that has just started has none, and its SLO
+    checks (5xx ratio, server-side p95) would read 0/0 in the first run, e.g. ``make demo``
+    seconds after ``up``. The answer's status does not matter (a profile may serve its health
+    route elsewhere): every request is counted.
+    """
+    if "backend" not in sb.state.get("ports", {}):
+        return
+    with requests.Session() as http:
+        for _ in range(20):
+            http.get(backend.url(sb, "/health"), timeout=5)
+    query = 'sum(rate(http_requests_total{job="backend"}[5m])) > 0'
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        resp = requests.get(monitoring.prometheus_url(sb, "/api/v1/query"),
+                            params={"query": query}, timeout=5)
+        if resp.json().get("data", {}).get("result"):
+            return
+        time.sleep(0.3)
+    raise SandboxError("prometheus shows no request rate for the backend 15s after 20 requests")
