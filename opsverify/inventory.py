@@ -146,6 +146,7 @@ class Thresholds(_Model):
     redis_hit_rate_min: float = Field(0.8, ge=0, le=1)
     redis_hit_rate_min_lookups: int = Field(1000, ge=1)
     redis_evictions_max: int = Field(0, ge=0)
+    redis_rejected_connections_max: int = Field(0, ge=0)
     redis_last_save_max_age_h: float = Field(24, gt=0)
     redis_ping_max_ms: float = Field(50, gt=0)
     redis_slowlog_max: int = Field(10, ge=0)

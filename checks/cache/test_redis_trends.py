@@ -116,3 +116,46 @@ def test_hit_ratio_above_minimum(target: Any, inventory: Inventory,
         f"{misses} misses) is below redis_hit_rate_min {floor:.0%}: most lookups miss the "
         f"cache (evicted_keys {obs.int('evicted_keys')}, expired_keys "
         f"{obs.int('expired_keys')} since the server started)")
+
+
+REJECTION_COUNTERS = ("rejected_connections",)
+
+
+@check(
+    id="CCH-010",
+    title="Redis refused no more connections since the previous run than the limit",
+    severity="normal",
+    schedules=["daily"],
+    targets="redis",
+    rationale="""When maxclients is reached Redis refuses new connections ('max number of
+        clients reached'): the application sees errors, a login or a page fails, while the
+        server itself looks healthy again minutes later. The client count (CCH-005) shows
+        only the moment of the run; rejected_connections remembers the burst, and its growth
+        since the previous run says whether it happened since then.""",
+    remediation="""Find who opens so many connections (CLIENT LIST: addr, name, idle): usually
+        a pool without a maximum, or connections opened per request and never closed. Fix the
+        client's pool size, then raise maxclients (and the process's open-files limit) only if
+        the real load needs it.""",
+    references=["runbook 000 DICOM viewer: Redis Optimization (info stats)",
+                "Redis documentation: Client handling (maxclients)"],
+)
+def test_no_rejected_connections_since_previous_run(
+        target: Any, inventory: Inventory, redis_client: redis.Redis,
+        history: History) -> None:
+    limit = int(inventory.threshold("redis_rejected_connections_max", target))
+    attach_threshold(redis_rejected_connections_max=limit)
+    obs = redis_stats.info(redis_client, target=target.name)
+    current = redis_stats.snapshot(obs, REJECTION_COUNTERS)
+    previous = history.exchange(f"CCH-010/{target.name}", current)
+    win = redis_stats.window(previous, current, REJECTION_COUNTERS)
+    attach("redis rejected connections", {**win.summary(), **{k: obs.fields.get(k) for k in (
+        "rejected_connections", "connected_clients", "maxclients", "uptime_in_seconds")}})
+    if previous is None:
+        pytest.skip(f"{target.name}: no previous run recorded for this Redis; stored the "
+                    f"baseline now (rejected_connections {obs.int('rejected_connections')} "
+                    "since the server started): the next run judges the rejections in between")
+    rejected = win.deltas["rejected_connections"]
+    bound = "" if win.since == "previous run" else "at least "
+    assert rejected <= limit, (
+        f"{target.name}: {bound}{rejected} connections rejected {win.describe()} (maxclients "
+        f"{obs.fields.get('maxclients')} reached), above redis_rejected_connections_max {limit}")

@@ -15,6 +15,8 @@ ROWS += [
 # records the baseline, so select this row together with them (-k "redis_evictions or healthy").
 ROWS += [
     Row(fault="redis_evictions", catches={"CCH-006": "keys evicted since the previous run"}),
+    Row(fault="redis_connections_rejected",
+        catches={"CCH-010": "connections rejected since the previous run"}),
     Row(fault="redis_miss_burst", catches={"CCH-007": "below redis_hit_rate_min"}),
     Row(fault="redis_save_points_never_fire",
         catches={"CCH-008": "are not on disk: the last successful RDB save"}),

@@ -111,6 +111,8 @@ MEANINGS: dict[tuple[str, str], str] = {
     "previous run: the hit ratio is not judged (skipped).",
     ("Thresholds", "redis_evictions_max"): "Redis keys evicted since the previous run above "
     "this fail (0: the working set must fit in `maxmemory`).",
+    ("Thresholds", "redis_rejected_connections_max"): "Connections Redis refused (maxclients "
+    "reached) since the previous run above this fail.",
     ("Thresholds", "redis_last_save_max_age_h"): "Hours since the last successful RDB save "
     "with unsaved changes, when `save` points are configured.",
     ("Thresholds", "redis_ping_max_ms"): "Median Redis PING round trip limit (ms).",

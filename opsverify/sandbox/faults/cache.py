@@ -8,6 +8,7 @@ from ``rediscache.defaults`` and removes what the fault wrote.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -136,6 +137,47 @@ def _clients_revert(sb: Sandbox) -> None:
     saved = sb.state.get("fault_saved", {}).pop("maxclients", "10000")
     sb.save()
     rediscache.config_set(sb, "maxclients", saved)
+
+
+# --- redis_connections_rejected --------------------------------------------------------------
+REJECT_MIN = 5  # connections to have refused: well above redis_rejected_connections_max (0)
+
+
+def _reject_inject(sb: Sandbox) -> None:
+    """A connection burst overruns maxclients, then ends: only rejected_connections remembers.
+
+    The fault's own client connects first and keeps its single connection, so it can restore
+    maxclients while the server is full.
+    """
+    port = int(rediscache.info(sb)["port"])
+    password = sb.state["env"][rediscache.PASSWORD_VAR]
+    client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=5,
+                         socket_connect_timeout=5, single_connection_client=True)
+    before = int(_info(client)["rejected_connections"])
+    saved = str(client.config_get("maxclients")["maxclients"])
+    burst: list[redis.Redis] = []
+    try:
+        client.config_set("maxclients", str(int(_info(client)["connected_clients"]) + 2))
+        for _ in range(2 + REJECT_MIN):
+            # a single-connection client connects (and is refused) in its constructor
+            with contextlib.suppress(redis.ConnectionError, redis.ResponseError):
+                burst.append(redis.Redis(host="127.0.0.1", port=port, password=password,
+                                         socket_timeout=5, socket_connect_timeout=5,
+                                         single_connection_client=True))
+                burst[-1].ping()
+    finally:
+        for c in burst:
+            with contextlib.suppress(Exception):
+                c.close()
+        client.config_set("maxclients", saved)
+    rejected = int(_info(client)["rejected_connections"]) - before
+    client.close()
+    if rejected < REJECT_MIN:
+        raise SandboxError(f"only {rejected} connections were rejected (wanted {REJECT_MIN})")
+
+
+def _reject_revert(sb: Sandbox) -> None:
+    """Nothing to undo: maxclients is already restored; the counter is history by design."""
 
 
 # --- redis_evictions --------------------------------------------------------------------------
@@ -336,6 +378,10 @@ FAULTS = [
     Fault("redis_clients_near_max", "cache",
           f"maxclients lowered to {CLIENT_LIMIT} and {HELD_CLIENTS} connections held open",
           _clients_inject, _clients_revert),
+    Fault("redis_connections_rejected", "cache",
+          f"maxclients briefly lowered under a connection burst: {REJECT_MIN} connections "
+          "refused ('max number of clients reached'), then restored: only "
+          "rejected_connections remembers", _reject_inject, _reject_revert),
     Fault("redis_evictions", "cache",
           f"written past maxmemory (allkeys-lru) until Redis evicted {EVICT_MIN} keys, then "
           "freed again: only evicted_keys remembers", _evict_inject, _evict_revert),
