@@ -24,8 +24,26 @@ from opsverify.probes import redis_stats
 
 RUNBOOK_REDIS = "runbook 000 DICOM viewer: Redis Optimization (info stats, maxmemory 512mb, " \
                 "allkeys-lru)"
-EVICTION_COUNTERS = ("evicted_keys",)
 LOOKUP_COUNTERS = ("keyspace_hits", "keyspace_misses")
+
+
+def _growth_since_previous_run(check_id: str, target: Any, history: History,
+                               obs: redis_stats.RedisInfo, counter: str, evidence: str,
+                               context: tuple[str, ...]
+                               ) -> tuple[int, str, redis_stats.CounterWindow]:
+    """How much ``counter`` grew since the previous run: (growth, "at least " when a restart
+    or reset cut the window else "", the window). Stores this run's value; the first run
+    stores the baseline and skips, because one reading says nothing about a change."""
+    current = redis_stats.snapshot(obs, (counter,))
+    previous = history.exchange(f"{check_id}/{target.name}", current)
+    win = redis_stats.window(previous, current, (counter,))
+    attach(evidence, {**win.summary(),
+                      **{k: obs.fields.get(k) for k in (counter, *context)}})
+    if previous is None:
+        pytest.skip(f"{target.name}: no previous run recorded for this Redis; stored the "
+                    f"baseline now ({counter} {obs.int(counter)} since the server started): "
+                    "the next run judges the change in between")
+    return win.deltas[counter], "" if win.since == "previous run" else "at least ", win
 
 
 @check(
@@ -51,17 +69,9 @@ def test_no_evictions_since_previous_run(target: Any, inventory: Inventory,
     limit = int(inventory.threshold("redis_evictions_max", target))
     attach_threshold(redis_evictions_max=limit)
     obs = redis_stats.info(redis_client, target=target.name)
-    current = redis_stats.snapshot(obs, EVICTION_COUNTERS)
-    previous = history.exchange(f"CCH-006/{target.name}", current)
-    win = redis_stats.window(previous, current, EVICTION_COUNTERS)
-    attach("redis evictions", {**win.summary(), **{k: obs.fields.get(k) for k in (
-        "evicted_keys", "maxmemory", "maxmemory_policy", "used_memory", "uptime_in_seconds")}})
-    if previous is None:
-        pytest.skip(f"{target.name}: no previous run recorded for this Redis; stored the "
-                    f"baseline now (evicted_keys {obs.int('evicted_keys')} since the server "
-                    "started): the next run judges the evictions in between")
-    evicted = win.deltas["evicted_keys"]
-    bound = "" if win.since == "previous run" else "at least "
+    evicted, bound, win = _growth_since_previous_run(
+        "CCH-006", target, history, obs, "evicted_keys", "redis evictions",
+        ("maxmemory", "maxmemory_policy", "used_memory", "uptime_in_seconds"))
     assert evicted <= limit, (
         f"{target.name}: {bound}{evicted} keys evicted {win.describe()}, above "
         f"redis_evictions_max {limit}: the working set no longer fits in maxmemory "
@@ -118,8 +128,6 @@ def test_hit_ratio_above_minimum(target: Any, inventory: Inventory,
         f"{obs.int('expired_keys')} since the server started)")
 
 
-REJECTION_COUNTERS = ("rejected_connections",)
-
 
 @check(
     id="CCH-010",
@@ -145,17 +153,9 @@ def test_no_rejected_connections_since_previous_run(
     limit = int(inventory.threshold("redis_rejected_connections_max", target))
     attach_threshold(redis_rejected_connections_max=limit)
     obs = redis_stats.info(redis_client, target=target.name)
-    current = redis_stats.snapshot(obs, REJECTION_COUNTERS)
-    previous = history.exchange(f"CCH-010/{target.name}", current)
-    win = redis_stats.window(previous, current, REJECTION_COUNTERS)
-    attach("redis rejected connections", {**win.summary(), **{k: obs.fields.get(k) for k in (
-        "rejected_connections", "connected_clients", "maxclients", "uptime_in_seconds")}})
-    if previous is None:
-        pytest.skip(f"{target.name}: no previous run recorded for this Redis; stored the "
-                    f"baseline now (rejected_connections {obs.int('rejected_connections')} "
-                    "since the server started): the next run judges the rejections in between")
-    rejected = win.deltas["rejected_connections"]
-    bound = "" if win.since == "previous run" else "at least "
+    rejected, bound, win = _growth_since_previous_run(
+        "CCH-010", target, history, obs, "rejected_connections", "redis rejected connections",
+        ("connected_clients", "maxclients", "uptime_in_seconds"))
     assert rejected <= limit, (
         f"{target.name}: {bound}{rejected} connections rejected {win.describe()} (maxclients "
         f"{obs.fields.get('maxclients')} reached), above redis_rejected_connections_max {limit}")

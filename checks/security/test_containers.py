@@ -9,17 +9,17 @@ from opsverify.evidence import attach
 from opsverify.probes.container_security import normalize_cap
 
 
-def _evidence(facts):
+def _facts(target, docker_inspect):
+    """The project's containers, attached as evidence; none at all is a finding, not a pass."""
+    facts = docker_inspect()
     attach("containers", [{"name": f.name, "service": f.service, "status": f.status,
                            "user": f.user, "privileged": f.privileged,
                            "socket_mounts": f.socket_mounts, "cap_add": f.cap_add,
                            "memory_limit": f.memory_limit, "readonly_rootfs": f.readonly_rootfs}
                           for f in facts])
-
-
-def _nonempty(facts, target):
     assert facts, (f"docker: no container found for project '{target.project}': nothing "
                    "was verified (wrong project label or engine?)")
+    return facts
 
 
 @check(
@@ -36,9 +36,7 @@ def _nonempty(facts, target):
     references=["CIS Docker Benchmark 4.1", "runbook 000 DICOM viewer: Security Hardening"],
 )
 def test_containers_not_root(target, docker_inspect):
-    facts = docker_inspect()
-    _evidence(facts)
-    _nonempty(facts, target)
+    facts = _facts(target, docker_inspect)
     bad = [f for f in facts if f.runs_as_root and f.service not in target.allow_root]
     assert not bad, "docker: running as root: " + ", ".join(
         f"{f.name} (service {f.service}, user {f.user}, {f.status})" for f in bad)
@@ -58,9 +56,7 @@ def test_containers_not_root(target, docker_inspect):
     references=["CIS Docker Benchmark 5.4"],
 )
 def test_no_privileged_containers(target, docker_inspect):
-    facts = docker_inspect()
-    _evidence(facts)
-    _nonempty(facts, target)
+    facts = _facts(target, docker_inspect)
     bad = [f for f in facts if f.privileged and f.service not in target.allow_privileged]
     assert not bad, "docker: privileged container(s): " + ", ".join(
         f"{f.name} (service {f.service}, {f.status})" for f in bad)
@@ -82,9 +78,7 @@ def test_no_privileged_containers(target, docker_inspect):
                 "as a one-off, never as a service)"],
 )
 def test_no_docker_socket_mounted(target, docker_inspect):
-    facts = docker_inspect()
-    _evidence(facts)
-    _nonempty(facts, target)
+    facts = _facts(target, docker_inspect)
     bad = [f for f in facts if f.socket_mounts]
     assert not bad, "docker: Docker socket mounted in " + ", ".join(
         f"{f.name} ({'; '.join(f.socket_mounts)})" for f in bad)
@@ -106,9 +100,7 @@ def test_no_docker_socket_mounted(target, docker_inspect):
                 "runbook 000 DICOM viewer: Performance Optimization (container resources)"],
 )
 def test_containers_have_memory_limit(target, docker_inspect):
-    facts = docker_inspect()
-    _evidence(facts)
-    _nonempty(facts, target)
+    facts = _facts(target, docker_inspect)
     bad = [f for f in facts if f.memory_limit <= 0]
     assert not bad, "docker: no memory limit (HostConfig.Memory 0) on " + ", ".join(
         f"{f.name} (service {f.service}, {f.status})" for f in bad)
@@ -132,9 +124,7 @@ def test_containers_have_memory_limit(target, docker_inspect):
                 "capabilities"],
 )
 def test_no_dangerous_capabilities(target, docker_inspect):
-    facts = docker_inspect()
-    _evidence(facts)
-    _nonempty(facts, target)
+    facts = _facts(target, docker_inspect)
     found = []
     for f in facts:
         allowed = {normalize_cap(c) for c in target.allow_capabilities.get(f.service, [])}
@@ -159,9 +149,7 @@ def test_no_dangerous_capabilities(target, docker_inspect):
     references=["CIS Docker Benchmark 5.12"],
 )
 def test_readonly_root_filesystem(target, docker_inspect):
-    facts = docker_inspect()
-    _evidence(facts)
-    _nonempty(facts, target)
+    facts = _facts(target, docker_inspect)
     bad = [f for f in facts if not f.readonly_rootfs and f.service not in
            target.allow_writable_rootfs]
     assert not bad, "docker: writable root filesystem (ReadonlyRootfs false) in " + ", ".join(

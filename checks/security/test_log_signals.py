@@ -34,6 +34,18 @@ def write_logs(inv: Inventory) -> list[tuple[str, Any]]:
     return access_logs(inv)
 
 
+def _judge_failed_logins(name: str, obs: log_signals.SignalCount, inventory: Inventory,
+                         evidence: str, where: str) -> None:
+    """SEC-022 (log files) and SEC-029 (container stdout): one rule, one message."""
+    limit = int(inventory.threshold("failed_logins_max"))
+    attach(evidence, obs)
+    attach_threshold(failed_logins_max=limit)
+    top = ", ".join(f"{ip} ({n})" for ip, n in obs.top_sources) or "none"
+    assert obs.count <= limit, (
+        f"{name}: {obs.count} failed logins{where} in the last 24 h (threshold {limit}); "
+        f"top sources: {top}")
+
+
 @check(
     id="SEC-022",
     title="Failed logins in the last 24 h stay under the threshold",
@@ -55,13 +67,7 @@ def test_failed_logins_under_threshold(target, inventory, testinfra_host):
         host, target.host.name, target.path, log_signals.FAILED_LOGIN_RE, target=target.name)
     obs = log_signals.count_failed_logins(lines)
     obs.files, obs.truncated = files, truncated
-    limit = int(inventory.threshold("failed_logins_max"))
-    attach("failed logins (last 24 h)", obs)
-    attach_threshold(failed_logins_max=limit)
-    top = ", ".join(f"{ip} ({n})" for ip, n in obs.top_sources) or "none"
-    assert obs.count <= limit, (
-        f"{target.name}: {obs.count} failed logins in the last 24 h (threshold {limit}); "
-        f"top sources: {top}")
+    _judge_failed_logins(target.name, obs, inventory, "failed logins (last 24 h)", "")
 
 
 @check(
@@ -117,14 +123,10 @@ def test_failed_logins_in_container_logs(target, inventory, docker_client):
     obs = log_signals.count_failed_logins([ln for c in logs for ln in c.lines])
     obs.files = [f"container {n}" for n in names]
     obs.truncated = any(c.truncated for c in logs)
-    limit = int(inventory.threshold("failed_logins_max"))
-    attach("failed logins in container logs (last 24 h)", obs)
     attach("logs read", container_logs.summary(logs))
-    attach_threshold(failed_logins_max=limit)
-    top = ", ".join(f"{ip} ({n})" for ip, n in obs.top_sources) or "none"
-    assert obs.count <= limit, (
-        f"{target.name}: {obs.count} failed logins in the logs of {', '.join(names)} in the "
-        f"last 24 h (threshold {limit}); top sources: {top}")
+    _judge_failed_logins(target.name, obs, inventory,
+                         "failed logins in container logs (last 24 h)",
+                         f" in the logs of {', '.join(names)}")
 
 
 @check(
